@@ -1,0 +1,1 @@
+"""Thin Processing adapters: parameters in, a call into ``core``, outputs out."""
