@@ -1,7 +1,7 @@
 """Subsidence Lab QGIS plugin entry point: only ``classFactory`` lives here."""
 
 
-def classFactory(iface):  # noqa: N802 (QGIS's name)
+def classFactory(iface):
     from .plugin import SubsidenceLabPlugin
 
     return SubsidenceLabPlugin(iface)

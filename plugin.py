@@ -8,7 +8,7 @@ class SubsidenceLabPlugin:
         self.iface = iface
         self.provider = None
 
-    def initProcessing(self):  # noqa: N802 (QGIS's name)
+    def initProcessing(self):
         """Called by QGIS (also by qgis_process, headless) for plugins with hasProcessingProvider=yes."""
         if self.provider is not None:
             return
@@ -17,7 +17,7 @@ class SubsidenceLabPlugin:
         self.provider = SubsidenceLabProvider()
         QgsApplication.processingRegistry().addProvider(self.provider)
 
-    def initGui(self):  # noqa: N802 (QGIS's name)
+    def initGui(self):
         self.initProcessing()
 
     def unload(self):

@@ -57,7 +57,9 @@ class GroundwaterRecords:
         if self.screen_depth_m is not None:
             self.screen_depth_m = np.asarray(self.screen_depth_m, dtype=np.float64)
             if self.screen_depth_m.shape != (w, n_layers):
-                raise ValueError(f"screen_depth_m: expected shape {(w, n_layers)}, got {self.screen_depth_m.shape}")
+                raise ValueError(
+                    f"screen_depth_m: expected shape {(w, n_layers)}, got {self.screen_depth_m.shape}"
+                )
 
     @property
     def n_wells(self) -> int:

@@ -55,7 +55,8 @@ class PSDataset:
             self.displacement_mm = self.displacement_mm.astype(np.float64)
         if self.displacement_mm.ndim != 2:
             raise ValueError(
-                f"displacement_mm: expected an (points x dates) matrix, got shape {self.displacement_mm.shape}"
+                "displacement_mm: expected a (points x dates) matrix, "
+                f"got shape {self.displacement_mm.shape}"
             )
         m, n = self.displacement_mm.shape
         self.ids = np.asarray(self.ids)

@@ -14,10 +14,6 @@ def icon_path(name="icon.svg"):
     return os.path.join(PLUGIN_DIR, "resources", name)
 
 
-class Cancelled(Exception):
-    """Raised from a core progress callback when the user cancelled."""
-
-
 def progress_callback(feedback, start=0.0, end=100.0):
     """A core-style callback ``cb(fraction, message=None)`` that reports into ``feedback``.
 
@@ -50,25 +46,25 @@ class SubsidenceAlgorithm(QgsProcessingAlgorithm):
     def tr(self, text):
         return QCoreApplication.translate("SubsidenceLab", text)
 
-    def createInstance(self):  # noqa: N802
+    def createInstance(self):
         return type(self)()
 
     def name(self):
         return self._name
 
-    def displayName(self):  # noqa: N802
+    def displayName(self):
         return self.tr(self._display)
 
     def group(self):
         return self.tr(self._group)
 
-    def groupId(self):  # noqa: N802
+    def groupId(self):
         return self._group_id
 
-    def shortHelpString(self):  # noqa: N802
+    def shortHelpString(self):
         return self.tr(self._help)
 
-    def helpUrl(self):  # noqa: N802
+    def helpUrl(self):
         return f"{HELP_BASE_URL}#{self._name}"
 
     def icon(self):

@@ -37,24 +37,24 @@ def algorithm_classes():
 
 
 class SubsidenceLabProvider(QgsProcessingProvider):
-    def id(self):  # noqa: A003 (QGIS's name)
+    def id(self):
         return "subsidencelab"
 
     def name(self):
         return "Subsidence Lab"
 
-    def longName(self):  # noqa: N802
+    def longName(self):
         return f"Subsidence Lab {VERSION}"
 
-    def versionInfo(self):  # noqa: N802
+    def versionInfo(self):
         return VERSION
 
     def icon(self):
         return QIcon(icon_path())
 
-    def svgIconPath(self):  # noqa: N802
+    def svgIconPath(self):
         return icon_path()
 
-    def loadAlgorithms(self):  # noqa: N802
+    def loadAlgorithms(self):
         for cls in algorithm_classes():
             self.addAlgorithm(cls())

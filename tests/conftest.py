@@ -5,9 +5,13 @@ nothing depends on the checkout's own folder name; tests import ``subsidence_lab
 pytest-qgis provides ``qgis_app``, ``qgis_iface``, ``qgis_processing``, ``qgis_canvas``.
 """
 
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -67,3 +71,48 @@ def provider(qgis_processing):
     prov = SubsidenceLabProvider()
     assert registry.addProvider(prov)
     return prov
+
+
+@pytest.fixture(scope="session")
+def qgis_process(tmp_path_factory):
+    """Run ``qgis_process.bin`` against the plugin *as built into its ZIP and installed*.
+
+    The ZIP is built with scripts/package.py, unpacked into a fresh plugin folder on
+    ``QGIS_PLUGINPATH``, enabled in an isolated profile (``QGIS_CUSTOM_CONFIG_PATH``), so the
+    user's own QGIS profile is never touched. Returns ``run(*args, json_output=False)``.
+    """
+    exe = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
+    if not os.path.exists(exe):
+        pytest.fail("qgis_process.bin not found: run scripts/setup.sh")
+    base = tmp_path_factory.mktemp("qgis_process")
+    built = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "package.py"), "--out", str(base / "dist")],
+        capture_output=True, text=True, check=True,
+    )
+    zip_path = Path(built.stdout.strip().splitlines()[-1])
+    plugins = base / "plugins"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(plugins)
+    env = dict(os.environ)
+    env.update(
+        QGIS_PLUGINPATH=str(plugins),
+        QGIS_CUSTOM_CONFIG_PATH=str(base / "profile"),
+        QT_QPA_PLATFORM="offscreen",
+        XDG_RUNTIME_DIR=str(base / "runtime"),
+    )
+    (base / "runtime").mkdir(mode=0o700)
+
+    def run(*args, json_output=False, check=True, timeout=600):
+        cmd = [exe] + (["--json"] if json_output else []) + [str(a) for a in args]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        if json_output:
+            start = proc.stdout.find("{")
+            return json.loads(proc.stdout[start:])
+        return proc
+
+    run("plugins", "enable", "subsidence_lab")
+    run.zip_path = zip_path
+    run.plugin_dir = plugins / "subsidence_lab"
+    return run

@@ -1,0 +1,1 @@
+"""Desktop UI: dock widgets, the PS-point map tool and plots (Qt via qgis.PyQt only)."""
