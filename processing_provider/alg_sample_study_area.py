@@ -1,6 +1,51 @@
-"""subsidencelab:samplestudyarea (placeholder until core.synthetic lands)."""
+"""subsidencelab:samplestudyarea -- a synthetic study area with known truth (METHODS.md 6)."""
 
-from .base import SubsidenceAlgorithm
+import os
+
+import numpy as np
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsPointXY,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingMultiStepFeedback,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QDate, QVariant
+
+from ..core import synthetic
+from .base import SubsidenceAlgorithm, progress_callback
+from .ps_io import write_ps
+
+try:  # Qt6 builds (QGIS >= 3.38 / 4) type fields with QMetaType
+    from qgis.PyQt.QtCore import QMetaType
+except ImportError:  # pragma: no cover
+    QMetaType = None
+
+_USE_METATYPE = QMetaType is not None and Qgis.QGIS_VERSION_INT >= 33800
+
+
+def _field(name, kind):
+    if _USE_METATYPE:
+        types = {"float": QMetaType.Type.Double, "str": QMetaType.Type.QString, "date": QMetaType.Type.QDate}
+    else:
+        types = {"float": QVariant.Double, "str": QVariant.String, "date": QVariant.Date}
+    return QgsField(name, types[kind])
+
+
+def _none_if_nan(value):
+    value = float(value)
+    return None if np.isnan(value) else value
 
 
 class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
@@ -8,10 +53,259 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
     _display = "Create sample study area"
     _group_id = "data"
     _group = "Data"
-    _help = "Creates a synthetic study area."
+    _help = (
+        "Creates a synthetic PS-InSAR study area with known truth (METHODS.md section 6), for "
+        "demos, tests and for measuring how well the error removal (section 3) and the AM-LSTM "
+        "simulation (section 5) recover it.\n\n"
+        "About 20 km x 20 km in UTM 50N (EPSG:32650), east of Beijing: PS points clustered in "
+        "towns, a smooth DEM (0-300 m), incidence 33-36 degrees across range, RADARSAT-2-like "
+        "24-day acquisitions with missed scenes. Subsidence bowls (-100 to -150 mm/yr at the "
+        "centre) are driven by the heads of their nearest well: delayed inelastic compaction on "
+        "new head lows plus elastic seasonal deformation, the chosen dominant layer contributing "
+        "most; one small uplift area; large stable areas. Errors added to the line-of-sight "
+        "series: per-epoch orbital ramps, seasonal elevation-correlated atmosphere, spatially "
+        "correlated turbulent atmosphere, white noise; then a share of the values set missing.\n\n"
+        "Inputs: random seed (same seed, same data), number of points, number of dates, share "
+        "of missing values, dominant aquifer layer.\n\n"
+        "Outputs: PS points (id, height, incidence_angle, one DYYYYMMDD field per date, LOS mm, "
+        "negative = towards the ground, NULL = missing); wells (well_id, screen depth per layer); "
+        "groundwater table (well_id, date, one column of head in metres per layer, monthly, from "
+        "two years before the first scene); truth file (.npz: every truth component, true "
+        "velocity, true vertical deformation, stable mask, bowls; read it with "
+        "core.synthetic.load_truth)."
+    )
+
+    SEED = "SEED"
+    N_POINTS = "N_POINTS"
+    N_DATES = "N_DATES"
+    NAN_FRACTION = "NAN_FRACTION"
+    DOMINANT_LAYER = "DOMINANT_LAYER"
+    OUTPUT_PS = "OUTPUT_PS"
+    OUTPUT_WELLS = "OUTPUT_WELLS"
+    OUTPUT_GROUNDWATER = "OUTPUT_GROUNDWATER"
+    OUTPUT_TRUTH = "OUTPUT_TRUTH"
 
     def initAlgorithm(self, config=None):
-        pass
+        integer = QgsProcessingParameterNumber.Integer
+        seed = QgsProcessingParameterNumber(
+            self.SEED, self.tr("Random seed"), type=integer, defaultValue=0, minValue=0
+        )
+        seed.setHelp(self.tr("The same seed always gives the same study area, bit for bit."))
+        self.addParameter(seed)
+        points = QgsProcessingParameterNumber(
+            self.N_POINTS,
+            self.tr("Number of PS points"),
+            type=integer,
+            defaultValue=4000,
+            minValue=10,
+            maxValue=5000000,
+        )
+        points.setHelp(self.tr("Number of persistent scatterers; 4000 takes well under a second to create."))
+        self.addParameter(points)
+        dates = QgsProcessingParameterNumber(
+            self.N_DATES,
+            self.tr("Number of acquisition dates"),
+            type=integer,
+            defaultValue=60,
+            minValue=3,
+            maxValue=2000,
+        )
+        dates.setHelp(
+            self.tr("SAR scenes on a 24-day repeat with missed acquisitions; 60 span about 5.5 years.")
+        )
+        self.addParameter(dates)
+        nan_fraction = QgsProcessingParameterNumber(
+            self.NAN_FRACTION,
+            self.tr("Share of missing values"),
+            type=QgsProcessingParameterNumber.Double,
+            defaultValue=0.02,
+            minValue=0.0,
+            maxValue=0.49,
+        )
+        nan_fraction.setHelp(
+            self.tr(
+                "Share of the values after the first date written as NULL (0 to 0.49); more gaps fall on "
+                "a few bad dates and low-coherence points, never a whole point."
+            )
+        )
+        self.addParameter(nan_fraction)
+        layer = QgsProcessingParameterEnum(
+            self.DOMINANT_LAYER,
+            self.tr("Aquifer layer that drives subsidence most"),
+            options=list(synthetic.LAYERS),
+            defaultValue=synthetic.LAYERS.index("confined_2"),
+        )
+        layer.setHelp(
+            self.tr("Seed 000 found the second confined aquifer (confined_2) dominant east of Beijing.")
+        )
+        self.addParameter(layer)
+        outputs = (
+            (
+                self.OUTPUT_PS,
+                "PS points",
+                QgsProcessing.TypeVectorPoint,
+                "Observed LOS displacement (mm) per date, with height and incidence angle.",
+            ),
+            (
+                self.OUTPUT_WELLS,
+                "Wells",
+                QgsProcessing.TypeVectorPoint,
+                "Observation wells with the screen depth (m below surface) of each aquifer layer.",
+            ),
+            (
+                self.OUTPUT_GROUNDWATER,
+                "Groundwater levels",
+                QgsProcessing.TypeVector,
+                "Table without geometry: well_id, date and the head (m above datum) of each layer, monthly.",
+            ),
+        )
+        for name, description, kind, help_text in outputs:
+            sink = QgsProcessingParameterFeatureSink(name, self.tr(description), type=kind)
+            sink.setHelp(self.tr(help_text))
+            self.addParameter(sink)
+        truth = QgsProcessingParameterFileDestination(
+            self.OUTPUT_TRUTH, self.tr("Truth file"), fileFilter=self.tr("NumPy archive (*.npz)")
+        )
+        truth.setHelp(
+            self.tr("The known truth (.npz) to score results against; read with core.synthetic.load_truth.")
+        )
+        self.addParameter(truth)
 
     def processAlgorithm(self, parameters, context, feedback):
-        return {}
+        steps = QgsProcessingMultiStepFeedback(4, feedback)
+        layer_index = self.parameterAsEnum(parameters, self.DOMINANT_LAYER, context)
+        truth_path = self.parameterAsFileOutput(parameters, self.OUTPUT_TRUTH, context)
+        if not truth_path:
+            raise QgsProcessingException(f"{self.OUTPUT_TRUTH}: no file name given for the truth file")
+        options = {
+            "seed": self.parameterAsInt(parameters, self.SEED, context),
+            "n_points": self.parameterAsInt(parameters, self.N_POINTS, context),
+            "n_dates": self.parameterAsInt(parameters, self.N_DATES, context),
+            "nan_fraction": self.parameterAsDouble(parameters, self.NAN_FRACTION, context),
+            "dominant_layer": synthetic.LAYERS[layer_index],
+        }
+        names = {
+            "seed": self.SEED,
+            "n_points": self.N_POINTS,
+            "n_dates": self.N_DATES,
+            "nan_fraction": self.NAN_FRACTION,
+            "dominant_layer": self.DOMINANT_LAYER,
+        }
+        try:
+            area = synthetic.make_study_area(progress=progress_callback(steps), **options)
+        except ValueError as exc:
+            field = str(exc).split(":", 1)[0]
+            raise QgsProcessingException(f"{names.get(field, field)}: {exc}") from exc
+        for bowl in area.bowls:
+            steps.pushInfo(
+                f"{bowl['kind']} at ({bowl['x']:.0f}, {bowl['y']:.0f}): "
+                f"{bowl['rate_mm_per_year']:+.1f} mm/yr "
+                f"vertical at the centre, radius {bowl['radius_m']:.0f} m"
+                + (f", driven by well {bowl['well_id']}" if bowl["well_id"] else "")
+            )
+        steps.pushInfo(
+            f"{int(area.stable_mask.sum())} of {area.ps.n_points} points stable; dominant layer "
+            f"{area.dominant_layer}"
+        )
+
+        steps.setCurrentStep(1)
+        ps = area.ps
+        ps_id = write_ps(
+            self,
+            parameters,
+            context,
+            self.OUTPUT_PS,
+            ps,
+            fields={"height": ps.z, "incidence_angle": ps.incidence_deg},
+            series=ps.displacement_mm,
+            series_prefix="D",
+            feedback=steps,
+        )
+
+        steps.setCurrentStep(2)
+        wells_id = self._write_wells(parameters, context, area)
+        steps.setProgress(40)
+        groundwater_id = self._write_groundwater(parameters, context, area, steps)
+
+        steps.setCurrentStep(3)
+        self._write_truth(area, truth_path)
+        steps.setProgress(100)
+        return {
+            self.OUTPUT_PS: ps_id,
+            self.OUTPUT_WELLS: wells_id,
+            self.OUTPUT_GROUNDWATER: groundwater_id,
+            self.OUTPUT_TRUTH: truth_path,
+        }
+
+    def _write_wells(self, parameters, context, area):
+        table = synthetic.wells_table(area)
+        depth_names = [name for name in table if name.startswith("screen_depth_")]
+        fields = QgsFields()
+        fields.append(_field("well_id", "str"))
+        for name in depth_names:
+            fields.append(_field(name, "float"))
+        crs = QgsCoordinateReferenceSystem(area.groundwater.crs)
+        sink, dest_id = self.parameterAsSink(
+            parameters, self.OUTPUT_WELLS, context, fields, QgsWkbTypes.Point, crs
+        )
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_WELLS))
+        features = []
+        for i, well_id in enumerate(table["well_id"].tolist()):
+            feature = QgsFeature(fields)
+            feature.setGeometry(
+                QgsGeometry.fromPointXY(QgsPointXY(float(table["x"][i]), float(table["y"][i])))
+            )
+            feature.setAttributes([str(well_id)] + [_none_if_nan(table[name][i]) for name in depth_names])
+            features.append(feature)
+        if not sink.addFeatures(features, QgsFeatureSink.FastInsert):
+            raise QgsProcessingException(f"{self.OUTPUT_WELLS}: writing features failed: {sink.lastError()}")
+        return dest_id
+
+    def _write_groundwater(self, parameters, context, area, feedback):
+        table = synthetic.groundwater_wide_table(area)
+        layers = list(area.groundwater.layers)
+        fields = QgsFields()
+        fields.append(_field("well_id", "str"))
+        fields.append(_field("date", "date"))
+        for name in layers:
+            fields.append(_field(name, "float"))
+        sink, dest_id = self.parameterAsSink(
+            parameters,
+            self.OUTPUT_GROUNDWATER,
+            context,
+            fields,
+            QgsWkbTypes.NoGeometry,
+            QgsCoordinateReferenceSystem(),
+        )
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_GROUNDWATER))
+        dates = [QDate.fromString(str(d), "yyyy-MM-dd") for d in table["date"]]
+        columns = [table[name].tolist() for name in layers]
+        features = []
+        for i, well_id in enumerate(table["well_id"].tolist()):
+            if feedback.isCanceled():
+                raise QgsProcessingException("Cancelled by the user.")
+            feature = QgsFeature(fields)
+            feature.setAttributes([str(well_id), dates[i]] + [_none_if_nan(col[i]) for col in columns])
+            features.append(feature)
+        if not sink.addFeatures(features, QgsFeatureSink.FastInsert):
+            raise QgsProcessingException(
+                f"{self.OUTPUT_GROUNDWATER}: writing features failed: {sink.lastError()}"
+            )
+        return dest_id
+
+    def _write_truth(self, area, path):
+        """Write to a temporary file beside ``path`` first, so a failure leaves no half file."""
+        tmp = f"{path}.{os.getpid()}.part"
+        try:
+            folder = os.path.dirname(os.path.abspath(path))
+            os.makedirs(folder, exist_ok=True)
+            try:
+                synthetic.save_truth(area, tmp)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+        except OSError as exc:
+            raise QgsProcessingException(f"{self.OUTPUT_TRUTH}: cannot write {path}: {exc}") from exc
