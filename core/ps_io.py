@@ -1,0 +1,728 @@
+"""Reading and writing PS datasets with OGR, Qt-free (METHODS.md section 1).
+
+Two layers of functions:
+
+* :func:`ps_from_columns` turns a table already in memory (field name -> array, x, y, CRS)
+  into a :class:`~core.psdata.PSDataset`: date-field detection, text/NULL checks, id, z and
+  incidence fields. Every reader (OGR Arrow batches here, the QGIS feature iterator in
+  ``processing_provider/ps_io.py``) ends in it, so all sources give identical arrays.
+* :func:`read_ps_file` reads any OGR source (GeoPackage, Shapefile, GeoJSON, CSV ...) with
+  OGR's Arrow/NumPy batches (GDAL >= 3.6) or a feature loop, builds points for CSV files
+  without geometry (``easting``/``northing`` = EGMS, EPSG:3035; ``longitude``/``latitude`` =
+  EPSG:4326), recognises the StaMPS-Visualizer CSV layout, and reprojects geographic
+  coordinates to UTM when metres are needed. :func:`write_ps_file` writes a dataset back.
+"""
+
+import os
+import re
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from .dates import date_field_name, detect_date_fields, matlab_datenum_to_date
+from .psdata import PSDataset
+
+ID_FIELD_CANDIDATES = ("pid", "id", "ps_id", "point_id", "psid", "code", "code_ps")
+Z_FIELD_CANDIDATES = ("height", "z", "elevation", "elev", "dem", "h", "height_m")
+INCIDENCE_FIELD_CANDIDATES = (
+    "incidence_angle",
+    "incidence_",  # incidence_angle truncated by the Shapefile 10-character limit
+    "incidence",
+    "inc_angle",
+    "incidence_deg",
+    "theta",
+    "los_inc",
+)
+# (x name, y name, CRS) of coordinate columns in tables without geometry, tried in order.
+COORDINATE_COLUMNS = (
+    ("easting", "northing", "EPSG:3035"),  # EGMS products
+    ("longitude", "latitude", "EPSG:4326"),
+    ("lon", "lat", "EPSG:4326"),
+)
+_NULL_TEXT = {"", "nan", "null", "none", "na", "n/a", "-"}
+
+
+def _find_field(field_names: Sequence[str], candidates: Sequence[str]) -> Optional[str]:
+    lowered = {f.lower(): f for f in field_names}
+    for candidate in candidates:
+        if candidate in lowered:
+            return lowered[candidate]
+    return None
+
+
+def column_as_float(name: str, values) -> np.ndarray:
+    """A field's values as float64 with NaN for NULL/empty; text raises ValueError.
+
+    Masked arrays (OGR Arrow batches) and ``None`` (QGIS NULL) become NaN; numeric text
+    (a CSV read without type detection) is converted; anything else is an error naming the
+    field, the row and the value, so a text cell in a date field is never read as 0.
+    """
+    if isinstance(values, np.ma.MaskedArray):
+        if values.dtype.kind in "fiub":
+            return np.ma.filled(values.astype(np.float64), np.nan)
+        values = np.ma.filled(values.astype(object), None)
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fiub":
+        return arr.astype(np.float64)
+    out = np.empty(arr.shape[0], dtype=np.float64)
+    for i, value in enumerate(arr.tolist()):
+        if value is None:
+            out[i] = np.nan
+            continue
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str) and value.strip().lower() in _NULL_TEXT:
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"field {name!r}: text {value!r} at row {i + 1} is not a number "
+                "(a date field must hold numbers in mm; empty cells are read as missing)"
+            ) from None
+    return out
+
+
+def _reject_stamps_fields(names: Sequence[str]) -> None:
+    """A StaMPS-Visualizer table read as plain fields has lost its layout: say what to do."""
+    if names and all(re.fullmatch(r"export_res_\s*\d+", n) for n in names):
+        raise ValueError(
+            "this is a StaMPS-Visualizer CSV export (fields export_res_ 1, ...; dates in a reference row): "
+            "give the CSV file itself as input, not a delimited-text layer made from it"
+        )
+
+
+def _fill_float(out: np.ndarray, name: str, values) -> None:
+    """Write a column into ``out`` as float with NaN for NULL, without temporary copies."""
+    if isinstance(values, np.ma.MaskedArray) and values.dtype.kind in "fiub":
+        out[:] = values.data
+        mask = np.ma.getmask(values)
+        if mask is not np.ma.nomask:
+            out[mask] = np.nan
+    elif isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+        out[:] = values
+    else:
+        out[:] = column_as_float(name, values)
+
+
+def ps_from_columns(
+    columns: Dict[str, np.ndarray],
+    x,
+    y,
+    crs: str,
+    date_fields: str = "",
+    id_field: Optional[str] = None,
+    z_field: Optional[str] = None,
+    incidence_field: Optional[str] = None,
+    field_order: Optional[Sequence[str]] = None,
+    keep_attributes: bool = True,
+) -> PSDataset:
+    """Build a PSDataset from an in-memory table (METHODS.md section 1).
+
+    Args:
+        columns: field name -> (m,) array (numeric, masked, or object with None for NULL).
+        x, y: point coordinates in ``crs``.
+        date_fields: "" to auto-detect, else a field list, prefix or pattern
+            (see :func:`core.dates.detect_date_fields`).
+        id_field: id field name; None/"" picks ``pid``/``id``/... when present, else the
+            row number 1..m.
+        z_field, incidence_field: as ``id_field``; None/"" looks for common names
+            (``height``, ``incidence_angle`` ...); a name that does not exist is an error.
+        field_order: the layer's field order (defaults to the dict order).
+        keep_attributes: keep the other fields in ``PSDataset.attributes``.
+
+    Raises:
+        ValueError naming the field at fault: see :func:`detect_date_fields` and
+        :func:`column_as_float`; an empty table.
+    """
+    names = list(field_order) if field_order is not None else list(columns)
+    x = np.asarray(x, dtype=np.float64)
+    m = x.shape[0]
+    if m == 0:
+        raise ValueError("the layer has no features (empty layer)")
+    if not date_fields:
+        _reject_stamps_fields(names)
+    date_names, dates = detect_date_fields(names, date_fields)
+    # Fill date-major (contiguous rows), then one transposing copy: much faster than
+    # writing n strided columns of an (m, n) C-order matrix.
+    by_date = np.empty((len(date_names), m), dtype=np.float64)
+    for j, name in enumerate(date_names):
+        _fill_float(by_date[j], name, columns[name])
+    displacement = np.ascontiguousarray(by_date.T)
+    del by_date
+
+    def pick(kind, given, candidates):
+        if given:
+            if given not in columns:
+                raise ValueError(f"{kind} field {given!r} not found; fields are: {', '.join(names)}")
+            return given
+        found = _find_field([n for n in names if n not in date_names], candidates)
+        return found
+
+    id_name = pick("id", id_field, ID_FIELD_CANDIDATES)
+    if id_name is None:
+        ids = np.arange(1, m + 1, dtype=np.int64)
+    else:
+        ids = np.asarray(
+            np.ma.filled(columns[id_name]) if np.ma.isMaskedArray(columns[id_name]) else columns[id_name]
+        )
+        integral = ids.dtype.kind == "f" and np.all(np.isfinite(ids)) and np.all(ids == np.round(ids))
+        if integral or ids.dtype.kind in "iu":
+            ids = ids.astype(np.int64)
+        elif ids.dtype.kind in "OSU":
+            ids = np.array(
+                ["" if v is None else (v.decode() if isinstance(v, bytes) else str(v)) for v in ids],
+                dtype=object,
+            )
+    z_name = pick("elevation", z_field, Z_FIELD_CANDIDATES)
+    inc_name = pick("incidence", incidence_field, INCIDENCE_FIELD_CANDIDATES)
+    z = column_as_float(z_name, columns[z_name]) if z_name else None
+    incidence = column_as_float(inc_name, columns[inc_name]) if inc_name else None
+    used = set(date_names) | {n for n in (id_name, z_name, inc_name) if n}
+    attributes = {}
+    if keep_attributes:
+        for name in names:
+            if name in used:
+                continue
+            values = columns[name]
+            if np.ma.isMaskedArray(values):
+                values = (
+                    column_as_float(name, values)
+                    if values.dtype.kind in "fiub"
+                    else np.ma.filled(values.astype(object), None)
+                )
+            attributes[name] = np.asarray(values)
+    direction = "LOS"
+    # A layer written by preparepsdataset says which direction its series are in.
+    marker = attributes.get("direction")
+    if marker is not None and len(marker) and {str(v) for v in np.asarray(marker).tolist()} == {"vertical"}:
+        direction = "vertical"
+    return PSDataset(
+        direction=direction,
+        ids=ids,
+        x=x,
+        y=np.asarray(y, dtype=np.float64),
+        dates=dates,
+        displacement_mm=displacement,
+        z=z,
+        incidence_deg=incidence,
+        crs=crs or "",
+        attributes=attributes,
+        date_fields=list(date_names),
+    )
+
+
+# ---------------------------------------------------------------- coordinates and CRS
+
+
+def coordinates_from_columns(columns: Dict[str, np.ndarray], field_names: Sequence[str]):
+    """``(x, y, crs)`` for a table without geometry, from its coordinate columns.
+
+    ``easting``/``northing`` are EGMS products (EPSG:3035); ``longitude``/``latitude`` or
+    ``lon``/``lat`` are WGS84 (EPSG:4326).
+    """
+    _reject_stamps_fields(field_names)
+    lowered = {f.lower(): f for f in field_names}
+    for x_name, y_name, crs in COORDINATE_COLUMNS:
+        if x_name in lowered and y_name in lowered:
+            x = column_as_float(lowered[x_name], columns[lowered[x_name]])
+            y = column_as_float(lowered[y_name], columns[lowered[y_name]])
+            return x, y, crs
+    raise ValueError(
+        "the table has no geometry and no coordinate columns (easting/northing as in EGMS, EPSG:3035, "
+        "or longitude/latitude, EPSG:4326); load it as a point layer with its X/Y fields first. "
+        f"Fields seen: {', '.join(field_names)}"
+    )
+
+
+def _osr_srs(crs: str):
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    if srs.SetFromUserInput(crs) != 0:
+        raise ValueError(f"crs: {crs!r} is not a CRS GDAL understands")
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def is_geographic(crs: str) -> bool:
+    """True when ``crs`` is a geographic (degrees) CRS; False for projected or unknown."""
+    if not crs:
+        return False
+    return bool(_osr_srs(crs).IsGeographic())
+
+
+def utm_crs_for(lon, lat) -> str:
+    """The WGS84 UTM zone (``EPSG:326zz`` north / ``EPSG:327zz`` south) of a lon/lat centroid."""
+    lon = float(np.nanmean(lon))
+    lat = float(np.nanmean(lat))
+    zone = int(np.floor((lon + 180.0) / 6.0)) % 60 + 1
+    return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
+
+
+def reproject(x, y, src_crs: str, dst_crs: str):
+    """Coordinates transformed from ``src_crs`` to ``dst_crs`` (x = easting/longitude)."""
+    from osgeo import osr
+
+    transform = osr.CoordinateTransformation(_osr_srs(src_crs), _osr_srs(dst_crs))
+    points = np.column_stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
+    out = np.asarray(transform.TransformPoints(points), dtype=np.float64)
+    return out[:, 0], out[:, 1]
+
+
+def ensure_projected(ps: PSDataset):
+    """``(ps, note)``: ``ps`` itself when its CRS is projected, else a copy in metres.
+
+    Geographic coordinates go to the UTM zone of the points' centroid (:func:`utm_crs_for`);
+    ``note`` says so (None when nothing changed). Distances and buffers (METHODS.md 4) need
+    metres, and a UTM zone keeps scale error below 0.1 % over a study area.
+    """
+    if not is_geographic(ps.crs):
+        return ps, None
+    from dataclasses import replace
+
+    target = utm_crs_for(ps.x, ps.y)
+    x, y = reproject(ps.x, ps.y, ps.crs, target)
+    return replace(ps, x=x, y=y, crs=target), f"geographic CRS {ps.crs} reprojected to {target} (UTM, metres)"
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _is_stamps_csv(path: str) -> bool:
+    if not path.lower().endswith((".csv", ".txt")):
+        return False
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        header = handle.readline()
+    cells = [c.strip() for c in header.split(",") if c.strip()]
+    return bool(cells) and all(re.fullmatch(r"export_res_\s*\d+", c) for c in cells)
+
+
+def read_stamps_csv(path: str) -> PSDataset:
+    """Read a StaMPS-Visualizer ("stusi") CSV export.
+
+    Layout: a dummy header, a reference row (reference lon, lat, NaN, then the dates as
+    Matlab datenums), then one row per point: lon, lat, mean LOS velocity (mm/yr), LOS
+    displacement (mm) per date. Coordinates are WGS84 (EPSG:4326).
+    """
+    table = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64)
+    if table.ndim != 2 or table.shape[0] < 2 or table.shape[1] < 4:
+        raise ValueError(
+            f"{os.path.basename(path)}: StaMPS CSV without points or dates (shape {table.shape})"
+        )
+    reference, body = table[0], table[1:]
+    dates = matlab_datenum_to_date(reference[3:])
+    return PSDataset(
+        ids=np.arange(1, body.shape[0] + 1, dtype=np.int64),
+        x=body[:, 0],
+        y=body[:, 1],
+        dates=dates,
+        displacement_mm=body[:, 3:],
+        crs="EPSG:4326",
+        attributes={
+            "velocity_mm_per_year": body[:, 2],
+            "reference_lon": np.full(body.shape[0], reference[0]),
+            "reference_lat": np.full(body.shape[0], reference[1]),
+        },
+        date_fields=None,
+    )
+
+
+def points_from_wkb(geometries) -> tuple:
+    """x, y of point geometries given as WKB (numpy over one buffer when all are simple)."""
+    if np.ma.isMaskedArray(geometries):
+        geometries = np.ma.filled(geometries.astype(object), None)
+    # OGR's NumPy batches hold each WKB as a numpy.void (len() is 0): take its bytes.
+    geoms = [g.tobytes() if isinstance(g, np.void) else (None if g is None else bytes(g)) for g in geometries]
+    m = len(geoms)
+    x = np.full(m, np.nan)
+    y = np.full(m, np.nan)
+    if m == 0:
+        return x, y
+    lengths = np.fromiter((0 if g is None else len(g) for g in geoms), dtype=np.int64, count=m)
+    if lengths.min() == lengths.max() and lengths[0] in (21, 29, 37):
+        buf = np.frombuffer(b"".join(geoms), dtype=np.uint8).reshape(m, lengths[0])
+        if np.all(buf[:, 0] == 1):  # little-endian WKB, the norm
+            coords = buf[:, 5:21].copy().view("<f8")
+            return coords[:, 0].copy(), coords[:, 1].copy()
+    from osgeo import ogr
+
+    for i, wkb in enumerate(geoms):
+        if wkb is None or len(wkb) == 0:
+            continue
+        geometry = ogr.CreateGeometryFromWkb(bytes(wkb))
+        if geometry is None or geometry.IsEmpty():
+            continue
+        point = (
+            geometry if geometry.GetGeometryType() in (ogr.wkbPoint, ogr.wkbPoint25D) else geometry.Centroid()
+        )
+        x[i], y[i] = point.GetX(), point.GetY()
+    return x, y
+
+
+def _open_ogr(path: str):
+    from osgeo import gdal
+
+    options = []
+    if path.lower().endswith((".csv", ".txt")):
+        # Type detection over the whole file (SIZE_LIMIT=0), so a text cell anywhere turns
+        # its column into text and is reported, rather than silently read as a number.
+        options = [
+            "HEADERS=YES",
+            "AUTODETECT_TYPE=YES",
+            "AUTODETECT_SIZE_LIMIT=0",
+            "EMPTY_STRING_AS_NULL=YES",
+        ]
+    gdal.ErrorReset()
+    dataset = gdal.OpenEx(path, gdal.OF_VECTOR | gdal.OF_READONLY, open_options=options)
+    if dataset is None:
+        raise ValueError(
+            f"{path}: cannot be opened as a vector dataset ({gdal.GetLastErrorMsg() or 'unknown format'})"
+        )
+    return dataset
+
+
+def _layer_of(dataset, path, layer_name=None, layer_index=None):
+    if layer_name:
+        layer = dataset.GetLayerByName(str(layer_name))
+    elif layer_index not in (None, ""):
+        layer = dataset.GetLayer(int(layer_index))
+    else:
+        layer = dataset.GetLayer(0)
+    if layer is None:
+        raise ValueError(f"{path}: layer {layer_name or layer_index or 0!r} not found")
+    return layer
+
+
+# GDAL < 3.8.1 fails on GeoPackage Arrow reads of more than ~125 columns (SQLite's
+# function-argument limit, OSGeo/gdal#8757), and its stream then never ends: read at most
+# this many fields per pass, hiding the others with SetIgnoredFields.
+ARROW_FIELDS_PER_PASS = 100
+
+
+def _arrow_pass(layer, wanted, geometry_name, expected_rows, progress, share):
+    """One Arrow stream over ``layer`` returning the chunks of ``wanted`` (+ geometry)."""
+    from osgeo import gdal
+
+    parts = {name: [] for name in wanted}
+    geometry_parts = []
+    done = 0
+    gdal.ErrorReset()
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        stream = layer.GetArrowStreamAsNumPy(["INCLUDE_FID=NO", "MAX_FEATURES_IN_BATCH=262144"])
+        for batch in stream:
+            if gdal.GetLastErrorType() >= gdal.CE_Failure:
+                raise RuntimeError(gdal.GetLastErrorMsg())
+            for name in wanted:
+                parts[name].append(batch[name])
+            if geometry_name is not None:
+                geometry_parts.append(batch[geometry_name])
+            done += len(next(iter(batch.values()))) if batch else 0
+            if expected_rows >= 0 and done > expected_rows:
+                raise RuntimeError("the Arrow stream returned more rows than the layer has")
+            if progress is not None and expected_rows > 0:
+                progress(share[0] + (share[1] - share[0]) * min(done / expected_rows, 1.0), None)
+        if gdal.GetLastErrorType() >= gdal.CE_Failure:
+            raise RuntimeError(gdal.GetLastErrorMsg())
+    finally:
+        gdal.PopErrorHandler()
+    return parts, geometry_parts, done
+
+
+def _fields_per_pass(dataset, n_fields):
+    from osgeo import gdal
+
+    driver = dataset.GetDriver().ShortName
+    if driver == "GPKG" and int(gdal.VersionInfo("VERSION_NUM")) < 3080100:
+        return ARROW_FIELDS_PER_PASS
+    return max(n_fields, 1)
+
+
+def _read_arrow(layer, field_names, geometry_name, progress=None, per_pass=ARROW_FIELDS_PER_PASS):
+    """All columns through OGR's Arrow/NumPy batches (GDAL >= 3.6), in passes of fields."""
+    expected_rows = layer.GetFeatureCount(force=0)
+    groups = [field_names[k : k + per_pass] for k in range(0, len(field_names), per_pass)]
+    groups = groups or [[]]
+    parts = {}
+    geometry_parts = []
+    rows = None
+    try:
+        for g, group in enumerate(groups):
+            keep_geometry = geometry_name if g == 0 else None
+            hidden = [n for n in field_names if n not in set(group)]
+            if geometry_name is not None and keep_geometry is None:
+                hidden.append(geometry_name)
+            layer.SetIgnoredFields(hidden)
+            share = (0.8 * g / len(groups), 0.8 * (g + 1) / len(groups))
+            got, geoms, done = _arrow_pass(layer, group, keep_geometry, expected_rows, progress, share)
+            if rows is not None and done != rows:
+                raise RuntimeError(f"Arrow passes returned {rows} and {done} rows")
+            rows = done
+            parts.update(got)
+            if g == 0:
+                geometry_parts = geoms
+    finally:
+        layer.SetIgnoredFields([])
+    columns = {}
+    for name in field_names:
+        chunks = parts[name]
+        if not chunks:
+            columns[name] = np.array([])
+        elif len(chunks) == 1:
+            columns[name] = chunks[0]
+        elif any(np.ma.isMaskedArray(c) for c in chunks):
+            columns[name] = np.ma.concatenate([np.ma.asarray(c) for c in chunks])
+        else:
+            columns[name] = np.concatenate(chunks)
+    geometries = np.concatenate(geometry_parts) if geometry_parts else None
+    if geometry_name is not None and geometries is None:
+        geometries = np.array([], dtype=object)
+    return columns, geometries
+
+
+def _read_features(layer, field_names, has_geometry, progress=None):
+    """All columns by a feature loop (sources without a usable Arrow stream)."""
+    rows = []
+    x, y = [], []
+    layer.ResetReading()
+    total = max(layer.GetFeatureCount(force=0), 1)
+    for i, feature in enumerate(layer):
+        rows.append(
+            [
+                feature.GetField(j) if feature.IsFieldSetAndNotNull(j) else None
+                for j in range(len(field_names))
+            ]
+        )
+        if has_geometry:
+            geometry = feature.GetGeometryRef()
+            if geometry is None or geometry.IsEmpty():
+                x.append(np.nan)
+                y.append(np.nan)
+            else:
+                x.append(geometry.GetX())
+                y.append(geometry.GetY())
+        if progress is not None and i % 5000 == 0:
+            progress(0.8 * i / total, None)
+    columns = {}
+    for j, name in enumerate(field_names):
+        values = [row[j] for row in rows]
+        try:
+            columns[name] = (
+                np.array(values, dtype=np.float64)
+                if all(v is None or isinstance(v, (int, float)) for v in values)
+                else np.array(values, dtype=object)
+            )
+        except (TypeError, ValueError):
+            columns[name] = np.array(values, dtype=object)
+    return columns, (np.array(x), np.array(y)) if has_geometry else None
+
+
+def read_ps_file(
+    path: str,
+    layer_name: Optional[str] = None,
+    layer_index=None,
+    date_fields: str = "",
+    id_field: Optional[str] = None,
+    z_field: Optional[str] = None,
+    incidence_field: Optional[str] = None,
+    use_arrow: bool = True,
+    progress=None,
+) -> PSDataset:
+    """Read a PS dataset from any OGR source (METHODS.md section 1).
+
+    GeoPackage, Shapefile, GeoJSON, CSV ...: Arrow/NumPy batches when ``use_arrow`` and
+    the GDAL bindings have them, else a feature loop; both give the same arrays. A CSV
+    without geometry gets its points from coordinate columns
+    (:func:`coordinates_from_columns`); a StaMPS-Visualizer CSV is recognised by its header.
+    Coordinates stay in the source CRS (see :func:`ensure_projected`).
+
+    Raises:
+        ValueError naming the file, field or value at fault.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path) and "/vsi" not in path:
+        raise ValueError(f"{path}: file not found")
+    if _is_stamps_csv(path):
+        ps = read_stamps_csv(path)
+        if date_fields:
+            raise ValueError(
+                f"{os.path.basename(path)}: a StaMPS-Visualizer CSV has its dates in the reference row; "
+                "leave the date fields empty"
+            )
+        return ps
+    from .groundwater_io import is_dino_csv
+
+    if is_dino_csv(path):
+        raise ValueError(
+            f"{os.path.basename(path)} is a DINOloket groundwater export, not PS data: "
+            "read it as groundwater records (core.groundwater_io.read_groundwater)"
+        )
+    dataset = _open_ogr(path)
+    layer = _layer_of(dataset, path, layer_name, layer_index)
+    definition = layer.GetLayerDefn()
+    field_names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    has_geometry = definition.GetGeomFieldCount() > 0 and layer.GetGeomType() != 100  # 100 = wkbNone
+    spatial_ref = layer.GetSpatialRef() if has_geometry else None
+    crs = ""
+    if spatial_ref is not None:
+        name, code = spatial_ref.GetAuthorityName(None), spatial_ref.GetAuthorityCode(None)
+        crs = f"{name}:{code}" if name and code else spatial_ref.ExportToWkt()
+    arrow = use_arrow and hasattr(layer, "GetArrowStreamAsNumPy")
+    geometry_name = None
+    if has_geometry:
+        geometry_name = layer.GetGeometryColumn() or "wkb_geometry"
+    xy = None
+    if arrow:
+        try:
+            per_pass = _fields_per_pass(dataset, len(field_names))
+            columns, geometries = _read_arrow(layer, field_names, geometry_name, progress, per_pass)
+            if has_geometry:
+                xy = points_from_wkb(geometries)
+        except Exception as exc:  # any driver without a usable stream: fall back
+            if progress is not None:
+                progress(0.0, f"Arrow read failed ({exc}); reading feature by feature")
+            arrow = False
+    if not arrow:
+        columns, xy = _read_features(layer, field_names, has_geometry, progress)
+    if not field_names or len(next(iter(columns.values()))) == 0:
+        raise ValueError(f"{path}: the layer has no features (empty layer)")
+    columns = {k: _decode_text(v) for k, v in columns.items()}
+    if xy is None:
+        x, y, crs = coordinates_from_columns(columns, field_names)
+    else:
+        x, y = xy
+    ps = ps_from_columns(
+        columns,
+        x,
+        y,
+        crs,
+        date_fields=date_fields,
+        id_field=id_field,
+        z_field=z_field,
+        incidence_field=incidence_field,
+        field_order=field_names,
+    )
+    if progress is not None:
+        progress(1.0, None)
+    return ps
+
+
+def _decode_text(values):
+    """Arrow string columns arrive as bytes; make them str (None for NULL)."""
+    if np.ma.isMaskedArray(values) and values.dtype.kind not in "fiub":
+        values = np.ma.filled(values.astype(object), None)
+    arr = np.asarray(values) if not np.ma.isMaskedArray(values) else values
+    if arr.dtype.kind == "S":
+        return np.array([v.decode("utf-8", "replace") for v in arr.tolist()], dtype=object)
+    if arr.dtype.kind == "O":
+        return np.array(
+            [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in arr.tolist()], dtype=object
+        )
+    return arr
+
+
+# ---------------------------------------------------------------- writing
+
+_DRIVERS = {
+    ".gpkg": "GPKG",
+    ".shp": "ESRI Shapefile",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".csv": "CSV",
+}
+
+
+def write_ps_file(
+    path: str,
+    ps: PSDataset,
+    fields: Optional[Dict[str, np.ndarray]] = None,
+    series=None,
+    series_prefix: str = "D",
+    layer_name: Optional[str] = None,
+    driver: Optional[str] = None,
+    progress=None,
+) -> str:
+    """Write ``ps`` as a point layer with OGR (outside Processing: tests, scripts, bench).
+
+    Fields: ``id``, then ``fields`` (name -> (m,) array), then one float field per date
+    named ``f"{series_prefix}{YYYYMMDD}"`` holding ``series`` (default: the displacement).
+    NaN is written as NULL. For CSV the point coordinates go to ``easting``/``northing``
+    (no geometry column), the EGMS layout. The file is written to a temporary name and
+    renamed at the end, so a failed write never leaves a half-written file.
+    """
+    from osgeo import ogr
+
+    path = os.fspath(path)
+    driver = driver or _DRIVERS.get(os.path.splitext(path)[1].lower())
+    if driver is None:
+        raise ValueError(f"{path}: unknown vector format (use .gpkg, .shp, .geojson or .csv, or give driver)")
+    fields = dict(fields or {})
+    series = ps.displacement_mm if series is None else np.asarray(series, dtype=np.float64)
+    m = ps.n_points
+    if series.shape != (m, ps.n_dates):
+        raise ValueError(f"series: expected shape {(m, ps.n_dates)}, got {series.shape}")
+    is_csv = driver == "CSV"
+    if is_csv:
+        fields = {"easting": ps.x, "northing": ps.y, **fields}
+    stem, ext = os.path.splitext(path)
+    tmp_path = f"{stem}.partial{ext}"
+    drv = ogr.GetDriverByName(driver)
+    if os.path.exists(tmp_path):
+        drv.DeleteDataSource(tmp_path)
+    dataset = drv.CreateDataSource(tmp_path)
+    if dataset is None:
+        raise ValueError(f"{path}: cannot create a {driver} file here")
+    srs = _osr_srs(ps.crs) if ps.crs and not is_csv else None
+    geom_type = ogr.wkbNone if is_csv else ogr.wkbPoint
+    layer = dataset.CreateLayer(layer_name or os.path.basename(stem), srs, geom_type)
+    kinds = {"f": ogr.OFTReal, "i": ogr.OFTInteger64, "u": ogr.OFTInteger64, "b": ogr.OFTInteger}
+    ids = np.asarray(ps.ids)
+    columns = [("id", ids)] + list(fields.items())
+    for name, values in columns:
+        layer.CreateField(ogr.FieldDefn(name, kinds.get(np.asarray(values).dtype.kind, ogr.OFTString)))
+    names = [date_field_name(d, series_prefix) for d in ps.dates]
+    for name in names:
+        layer.CreateField(ogr.FieldDefn(name, ogr.OFTReal))
+    n_head = len(columns)
+    head = [np.asarray(v).tolist() for _, v in columns]
+    head_kinds = [np.asarray(v).dtype.kind for _, v in columns]
+    rows = series.tolist()
+    valid = ~np.isnan(series)
+    xs, ys = ps.x.tolist(), ps.y.tolist()
+    definition = layer.GetLayerDefn()
+    layer.StartTransaction()
+    for i in range(m):
+        feature = ogr.Feature(definition)
+        for j in range(n_head):
+            value = head[j][i]
+            if value is None or (head_kinds[j] == "f" and value != value):
+                feature.SetFieldNull(j)
+            elif head_kinds[j] == "f":
+                feature.SetField(j, float(value))
+            elif head_kinds[j] in "iub":
+                feature.SetField(j, int(value))
+            else:
+                feature.SetField(j, str(value))
+        row = rows[i]
+        for j in np.flatnonzero(valid[i]).tolist():
+            feature.SetField(n_head + j, row[j])
+        if not is_csv:
+            point = ogr.Geometry(ogr.wkbPoint)
+            point.AddPoint_2D(xs[i], ys[i])
+            feature.SetGeometryDirectly(point)
+        layer.CreateFeature(feature)
+        if progress is not None and i % 10000 == 0:
+            progress(i / m, None)
+    layer.CommitTransaction()
+    dataset = None
+    if os.path.exists(path):
+        drv.DeleteDataSource(path)
+    if driver == "ESRI Shapefile":
+        for side in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+            if os.path.exists(stem + ".partial" + side):
+                os.replace(stem + ".partial" + side, stem + side)
+    else:
+        os.replace(tmp_path, path)
+    return path

@@ -1,0 +1,197 @@
+"""subsidencelab:preparepsdataset -- read, convert, re-reference and resample PS series."""
+
+import numpy as np
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeatureRequest,
+    QgsGeometry,
+    QgsPoint,
+    QgsPointXY,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from ..core import ps_ops
+from .base import SubsidenceAlgorithm, progress_callback
+from .ps_io import add_ps_input_parameters, read_ps, write_ps
+
+
+class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
+    _name = "preparepsdataset"
+    _display = "Prepare PS dataset"
+    _group_id = "data"
+    _group = "Data"
+    _help = (
+        "Reads a PS/SBAS point layer or table with one displacement field per date (METHODS.md section 1), "
+        "and writes a clean point layer that the other algorithms read.\n\n"
+        "Steps: date-field detection (D20101122, D_20101122, 20101122, 2010-11-22; or the fields you "
+        "give); reprojection of geographic input to its UTM zone; optional line-of-sight to vertical "
+        "conversion D_v = D_LOS / cos(theta) (per-point incidence field, else the scene angle); "
+        "optional re-referencing to reference points (ids) or a reference area (polygons): the mean "
+        "series of the reference is subtracted at every date; optional resampling to the first day "
+        "of each month by linear interpolation (METHODS.md section 4).\n\n"
+        "Inputs: GeoPackage, Shapefile, GeoJSON, CSV (EGMS easting/northing, EPSG:3035, or "
+        "longitude/latitude), StaMPS-Visualizer CSV, or any QGIS point layer (selected features "
+        "only when asked).\n\n"
+        "Output: points with id, velocity_mm_per_year and its least-squares standard error, "
+        "n_valid_dates, height and incidence_angle when known, direction (LOS or vertical), and "
+        "one field per date named DYYYYMMDD (mm, NULL where missing)."
+    )
+
+    INPUT = "INPUT"
+    DATE_FIELDS = "DATE_FIELDS"
+    ID_FIELD = "ID_FIELD"
+    Z_FIELD = "Z_FIELD"
+    INCIDENCE_FIELD = "INCIDENCE_FIELD"
+    DIRECTION = "DIRECTION"
+    SCENE_INCIDENCE_DEG = "SCENE_INCIDENCE_DEG"
+    REFERENCE_IDS = "REFERENCE_IDS"
+    REFERENCE_AREA = "REFERENCE_AREA"
+    MONTHLY = "MONTHLY"
+    OUTPUT = "OUTPUT"
+
+    DIRECTIONS = ["Keep line-of-sight (LOS)", "Convert to vertical (D_LOS / cos(incidence))"]
+
+    def initAlgorithm(self, config=None):
+        add_ps_input_parameters(self, self.INPUT)
+        direction = QgsProcessingParameterEnum(
+            self.DIRECTION, self.tr("Direction of the output series"), options=self.DIRECTIONS, defaultValue=0
+        )
+        direction.setHelp(self.tr("Vertical = LOS / cos(theta), assuming purely vertical motion (seed 000)."))
+        self.addParameter(direction)
+        scene = QgsProcessingParameterNumber(
+            self.SCENE_INCIDENCE_DEG,
+            self.tr("Scene incidence angle (degrees), when there is no incidence field"),
+            type=QgsProcessingParameterNumber.Double,
+            minValue=0.0,
+            maxValue=79.9,
+            optional=True,
+        )
+        scene.setHelp(
+            self.tr("One incidence angle for every point; used where the incidence field is empty.")
+        )
+        self.addParameter(scene)
+        ref_ids = QgsProcessingParameterString(
+            self.REFERENCE_IDS,
+            self.tr("Reference point ids (comma separated)"),
+            defaultValue="",
+            optional=True,
+        )
+        ref_ids.setHelp(self.tr("The mean series of these points is subtracted from every point."))
+        self.addParameter(ref_ids)
+        ref_area = QgsProcessingParameterFeatureSource(
+            self.REFERENCE_AREA,
+            self.tr("Reference area (polygons)"),
+            [QgsProcessing.TypeVectorPolygon],
+            optional=True,
+        )
+        ref_area.setHelp(self.tr("The mean series of the points inside these polygons is subtracted."))
+        self.addParameter(ref_area)
+        monthly = QgsProcessingParameterBoolean(
+            self.MONTHLY, self.tr("Resample to monthly steps (1st of each month)"), defaultValue=False
+        )
+        monthly.setHelp(self.tr("Linear interpolation in time, no extrapolation (METHODS.md section 4)."))
+        self.addParameter(monthly)
+        output = QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("Prepared PS points"), QgsProcessing.TypeVectorPoint
+        )
+        output.setHelp(self.tr("Point layer with summary fields and one field per date (DYYYYMMDD, mm)."))
+        self.addParameter(output)
+
+    def _reference_mask(self, parameters, context, ps):
+        mask = np.zeros(ps.n_points, dtype=bool)
+        used = False
+        ids_text = self.parameterAsString(parameters, self.REFERENCE_IDS, context).strip()
+        if ids_text:
+            used = True
+            try:
+                mask |= ps_ops.reference_mask_from_ids(ps, [s for s in ids_text.split(",") if s.strip()])
+            except ValueError as exc:
+                raise QgsProcessingException(f"{self.REFERENCE_IDS}: {exc}") from exc
+        area = self.parameterAsSource(parameters, self.REFERENCE_AREA, context)
+        if area is not None:
+            used = True
+            transform = QgsCoordinateTransform(
+                area.sourceCrs(), QgsCoordinateReferenceSystem(ps.crs), context.transformContext()
+            )
+            request = QgsFeatureRequest().setNoAttributes()
+            parts = []
+            for feature in area.getFeatures(request):
+                geometry = QgsGeometry(feature.geometry())
+                if not geometry.isEmpty():
+                    geometry.transform(transform)
+                    parts.append(geometry)
+            if not parts:
+                raise QgsProcessingException(f"{self.REFERENCE_AREA}: the layer has no polygons")
+            union = QgsGeometry.unaryUnion(parts)
+            engine = QgsGeometry.createGeometryEngine(union.constGet())
+            engine.prepareGeometry()
+            box = union.boundingBox()
+            for i, (x, y) in enumerate(zip(ps.x.tolist(), ps.y.tolist())):
+                if box.contains(QgsPointXY(x, y)) and engine.intersects(QgsPoint(x, y)):
+                    mask[i] = True
+            if not mask.any():
+                raise QgsProcessingException(
+                    f"{self.REFERENCE_AREA}: no PS point lies inside the reference area"
+                )
+        return mask if used else None
+
+    def processAlgorithm(self, parameters, context, feedback):
+        ps = read_ps(self, parameters, context, feedback, self.INPUT, require_projected=True)
+        feedback.setProgress(40)
+        if self.parameterAsEnum(parameters, self.DIRECTION, context) == 1:
+            scene = parameters.get(self.SCENE_INCIDENCE_DEG)
+            scene = (
+                None
+                if scene in (None, "")
+                else self.parameterAsDouble(parameters, self.SCENE_INCIDENCE_DEG, context)
+            )
+            try:
+                ps = ps_ops.los_to_vertical(ps, scene)
+            except ValueError as exc:
+                raise QgsProcessingException(
+                    f"{self.INCIDENCE_FIELD} / {self.SCENE_INCIDENCE_DEG}: {exc}"
+                ) from exc
+        mask = self._reference_mask(parameters, context, ps)
+        if mask is not None:
+            try:
+                ps = ps_ops.rereference(ps, mask)
+            except ValueError as exc:
+                raise QgsProcessingException(str(exc)) from exc
+            feedback.pushInfo(f"Re-referenced to the mean series of {int(mask.sum())} points.")
+        if self.parameterAsBoolean(parameters, self.MONTHLY, context):
+            try:
+                ps = ps_ops.resample_dataset_monthly(ps, progress_callback(feedback, 50, 60))
+            except ValueError as exc:
+                raise QgsProcessingException(f"{self.MONTHLY}: {exc}") from exc
+            feedback.pushInfo(f"Resampled to {ps.n_dates} monthly steps ({ps.dates[0]} .. {ps.dates[-1]}).")
+        velocity, std_error = ps_ops.velocity(ps.displacement_mm, ps.dates)
+        fields = {
+            "velocity_mm_per_year": velocity,
+            "velocity_std_error_mm_per_year": std_error,
+            "n_valid_dates": (~np.isnan(ps.displacement_mm)).sum(axis=1).astype(np.int64),
+        }
+        if ps.z is not None:
+            fields["height"] = ps.z
+        if ps.incidence_deg is not None:
+            fields["incidence_angle"] = ps.incidence_deg
+        fields["direction"] = np.array([ps.direction] * ps.n_points, dtype=object)
+        feedback.setProgress(60)
+        dest = write_ps(
+            self,
+            parameters,
+            context,
+            self.OUTPUT,
+            ps,
+            fields=fields,
+            series=ps.displacement_mm,
+            feedback=feedback,
+        )
+        return {self.OUTPUT: dest}
