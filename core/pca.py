@@ -1,0 +1,538 @@
+"""PCA decomposition of a PS displacement matrix (METHODS.md section 2, seed 003 after PCAIM).
+
+``X' = X - mu`` (each date's spatial mean removed, 2.1), ``X' ~= S diag(sigma) T^T`` (2.2) with
+S = U[:, :k] (m x k), sigma the singular values, T = V[:, :k] (n x k).
+
+How it is computed (the "computational note" of section 2): m >> n, so instead of a thin SVD
+of the m x n matrix we stream the rows once in chunks (float64, ``chunk_rows`` rows at a
+time, memory bounded whatever m is) to build the n x n Gram matrix ``G = X'^T X'``, take its
+eigen-decomposition ``G = V diag(sigma^2) V^T`` (sorted descending, sigma = sqrt(max(eig, 0))),
+and project in a second chunked pass: ``S = X' T diag(sigma)^-1``. This is exact in exact
+arithmetic and matches a dense SVD to rounding (tests/test_pca.py); the Gram matrix squares the
+condition number, so components whose sigma is below ``SIGMA_RELATIVE_TOL * sigma_1`` cannot be
+normalised reliably and are refused (ValueError) when ``k`` asks for them.
+
+Centring without a first pass: the Gram matrix is accumulated on the *shifted* data
+``X - c`` (c = mean of the first chunk) together with its column sums, then corrected,
+``G = G_c - m d d^T`` with ``d = mean(X) - c``. Because c is already close to the mean, the
+correction is small and the one-pass form keeps the digits a naive ``X^T X - m mu mu^T``
+would lose when the mean is large against the spread (checked against SVD in the tests).
+
+Missing data (2.6) **[choice: iterative low-rank imputation]**: rows without gaps go into the
+Gram matrix once; rows with gaps are filled first by linear interpolation in time (nearest
+value beyond the ends), then repeatedly by their rank-k reconstruction ``mu + X'_i T T^T`` at
+the missing dates only (EM-PCA), recomputing mu, G and T from all rows until the filled values
+change by less than ``IMPUTE_TOL`` x the data RMS (RMS over the filled cells). Only the gap
+rows are kept in memory (a float64 copy), and each iteration updates their Gram matrix with
+the sparse change of the filled cells, so an iteration costs one (rows x n x k) product, not
+a new Gram matrix. Measured effect of the gaps (tests/test_pca.py): 10 % random gaps on the
+synthetic study area move sigma_1..3 by < 0.2 %, T_1..3 by < 0.003 and the deformation
+reconstruction by 0.2 mm RMS. Excluding gap rows and projecting them
+afterwards (the other option of 2.6) was rejected: with scattered gaps most rows have at
+least one NaN (0.9**60 = 0.2 % of rows are complete at 10 % gaps over 60 dates), so the fit
+would rest on almost no points. Rows that are entirely NaN are left out of the fit and get NaN
+in ``spatial`` (and so in every reconstruction); a date with no value at any point is an error.
+
+Sign (2.5) **[choice]**: each component is flipped so that T_k correlates positively with
+time; when |corr| < ``FLAT_TREND_CORRELATION`` (a flat curve) the largest-magnitude entry of
+S_k is made positive instead. Signs are therefore the same across runs and row orders.
+
+Choice of k (2.4) **[choice]**: ``suggest_k`` counts the singular values above the
+Gavish-Donoho (2014) optimal hard threshold ``omega(beta) * median(sigma)`` (the noise floor
+of white noise of unknown level) and keeps the count in [1, ``MAX_SUGGESTED_K``]; the reason
+gives both numbers and the variance explained. A cumulative-variance rule was rejected as the
+criterion: deformation of ~100 mm/yr holds > 99 % of the variance in one or two components,
+so it would hide the error components that the error removal needs. Spatially correlated
+atmosphere is not white noise and puts many components above the floor (18-20 on the
+synthetic study area), hence the cap: 10 is above the seed's 6 (it found 3-5 mixed signals and
+>= 7 redundant ones, METHODS.md 2.4) so that the extra error components can still be labelled
+and removed, while the user keeps the final say (k is a parameter).
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .psdata import DAYS_PER_YEAR
+
+DEFAULT_K = 6
+CHUNK_ROWS = 8192
+SIGMA_RELATIVE_TOL = 1e-6
+FLAT_TREND_CORRELATION = 0.01
+IMPUTE_TOL = 1e-4
+IMPUTE_MAX_ITER = 200
+MAX_SUGGESTED_K = 10
+NAN_METHOD = "iterative low-rank imputation (METHODS.md 2.6)"
+FILE_FORMAT_VERSION = 1
+
+
+@dataclass
+class Decomposition:
+    """Result of :func:`decompose` (METHODS.md 2.1-2.3); see the module docstring.
+
+    Attributes:
+        mean_mm: (n,) per-epoch spatial mean mu_j.
+        spatial: S, (m, k), orthonormal columns (over the fitted rows; NaN rows for all-NaN points).
+        sigma: (k,) singular values (W = diag(sigma)), mm.
+        temporal: T, (n, k), orthonormal columns.
+        variance_share, cumulative_share: (k,) sigma_k^2 / sum(all sigma^2) and its running sum.
+        all_sigma: every singular value of X' (min(m, n) of them), descending.
+        suggested_k, suggestion_reason: the automatic choice of k (2.4) and why.
+        dates: (n,) datetime64[D] or None; ids: (m,) point ids.
+        labels: proposed class of each component (core.pca_diagnostics), user-overridable.
+        diagnostics: name -> (k,) array of the component statistics behind ``labels``.
+        nan_method: how gaps were handled; n_points_fit: rows used in the fit;
+        n_points_with_gaps: rows that had gaps (imputed); impute_iterations: EM iterations run.
+    """
+
+    mean_mm: np.ndarray
+    spatial: np.ndarray
+    sigma: np.ndarray
+    temporal: np.ndarray
+    all_sigma: np.ndarray
+    dates: Optional[np.ndarray] = None
+    ids: Optional[np.ndarray] = None
+    labels: List[str] = field(default_factory=list)
+    suggested_k: int = 0
+    suggestion_reason: str = ""
+    diagnostics: Dict[str, np.ndarray] = field(default_factory=dict)
+    nan_method: str = NAN_METHOD
+    n_points_fit: int = 0
+    n_points_with_gaps: int = 0
+    impute_iterations: int = 0
+
+    @property
+    def k(self) -> int:
+        return int(self.sigma.shape[0])
+
+    @property
+    def variance_share(self) -> np.ndarray:
+        total = float(np.sum(self.all_sigma**2))
+        return self.sigma**2 / total if total > 0 else np.zeros_like(self.sigma)
+
+    @property
+    def cumulative_share(self) -> np.ndarray:
+        return np.cumsum(self.variance_share)
+
+    def component_maps_mm(self) -> np.ndarray:
+        """(m, k) maps S_k * sigma_k in mm (METHODS.md 2.3), what the seed plots."""
+        return self.spatial * self.sigma[None, :]
+
+    def _component_index(self, components) -> np.ndarray:
+        if components is None:
+            return np.arange(self.k)
+        numbers = np.atleast_1d(np.asarray(components, dtype=np.int64))
+        bad = numbers[(numbers < 1) | (numbers > self.k)]
+        if bad.size:
+            raise ValueError(f"components: {bad.tolist()} out of range 1..{self.k} (1-based numbers)")
+        return numbers - 1
+
+    def reconstruct(self, components=None) -> np.ndarray:
+        """``S_c diag(sigma_c) T_c^T`` (m, n) for 1-based component numbers (None = all), no mean.
+
+        METHODS.md 2.2; add ``mean_mm`` to get back to X.
+        """
+        idx = self._component_index(components)
+        return (self.spatial[:, idx] * self.sigma[idx]) @ self.temporal[:, idx].T
+
+    def save(self, path) -> None:
+        """Write the decomposition as an ``.npz`` file (no pickles; loads with :meth:`load`)."""
+        ids = np.asarray(self.ids)
+        if ids.dtype == object:
+            ids = ids.astype(str)
+        arrays = {
+            "format_version": np.int64(FILE_FORMAT_VERSION),
+            "mean_mm": self.mean_mm,
+            "spatial": self.spatial,
+            "sigma": self.sigma,
+            "temporal": self.temporal,
+            "all_sigma": self.all_sigma,
+            "ids": ids,
+            "labels": np.asarray(self.labels, dtype=str),
+            "suggested_k": np.int64(self.suggested_k),
+            "suggestion_reason": np.asarray(self.suggestion_reason),
+            "nan_method": np.asarray(self.nan_method),
+            "n_points_fit": np.int64(self.n_points_fit),
+            "n_points_with_gaps": np.int64(self.n_points_with_gaps),
+            "impute_iterations": np.int64(self.impute_iterations),
+        }
+        if self.dates is not None:
+            arrays["dates_days"] = np.asarray(self.dates, dtype="datetime64[D]").astype(np.int64)
+        for name, values in self.diagnostics.items():
+            arrays[f"diag_{name}"] = np.asarray(values)
+        with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare name
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path) -> "Decomposition":
+        """Read a file written by :meth:`save`; ValueError if it is not one."""
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"decomposition file {path!s}: cannot read it as .npz ({exc})") from exc
+        with data:
+            missing = {"mean_mm", "spatial", "sigma", "temporal", "all_sigma"} - set(data.files)
+            if missing:
+                raise ValueError(f"decomposition file {path!s}: missing arrays {sorted(missing)}")
+            dates = None
+            if "dates_days" in data.files:
+                dates = data["dates_days"].astype("datetime64[D]")
+            def scalar(name, kind, default):
+                return kind(data[name]) if name in data.files else default
+
+            return cls(
+                mean_mm=data["mean_mm"],
+                spatial=data["spatial"],
+                sigma=data["sigma"],
+                temporal=data["temporal"],
+                all_sigma=data["all_sigma"],
+                dates=dates,
+                ids=data["ids"] if "ids" in data.files else None,
+                labels=[str(s) for s in data["labels"]] if "labels" in data.files else [],
+                suggested_k=scalar("suggested_k", int, 0),
+                suggestion_reason=scalar("suggestion_reason", str, ""),
+                diagnostics={f[5:]: data[f] for f in data.files if f.startswith("diag_")},
+                nan_method=scalar("nan_method", str, NAN_METHOD),
+                n_points_fit=scalar("n_points_fit", int, 0),
+                n_points_with_gaps=scalar("n_points_with_gaps", int, 0),
+                impute_iterations=scalar("impute_iterations", int, 0),
+            )
+
+
+# --- the k suggestion (2.4) -----------------------------------------------------------------
+
+
+def _gavish_donoho_omega(beta):
+    """Approximation of omega(beta) for the optimal hard threshold, unknown noise (G&D 2014, eq. 5)."""
+    return 0.56 * beta**3 - 0.95 * beta**2 + 1.82 * beta + 1.43
+
+
+def suggest_k(all_sigma, m, n):
+    """Suggested number of components and the reason (METHODS.md 2.4, see module docstring)."""
+    sig = np.asarray(all_sigma, dtype=np.float64)[: min(m, n)]
+    total = float(np.sum(sig**2))
+    if total <= 0:
+        return 1, "the centred data have no variance; 1 component"
+    omega = _gavish_donoho_omega(min(m, n) / max(m, n))
+    threshold = omega * float(np.median(sig))
+    k_noise = int(np.sum(sig > threshold))
+    rank = int(np.sum(sig > SIGMA_RELATIVE_TOL * sig[0]))
+    k = max(1, min(k_noise, MAX_SUGGESTED_K, rank))
+    share = float(np.sum(sig[:k] ** 2)) / total
+    capped = f", capped at {MAX_SUGGESTED_K}" if k_noise > MAX_SUGGESTED_K else ""
+    reason = (
+        f"{k_noise} singular values above the noise floor (Gavish-Donoho threshold "
+        f"{threshold:.4g} = {omega:.3f} x median singular value){capped}: suggest k = {k}, "
+        f"explaining {100 * share:.2f} % of the variance"
+    )
+    return k, reason
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _years(dates, n):
+    if dates is None:
+        return None
+    dates = np.asarray(dates, dtype="datetime64[D]")
+    if dates.shape != (n,):
+        raise ValueError(f"dates: expected {n} dates (one per column), got shape {dates.shape}")
+    return (dates - dates[0]).astype(np.int64) / DAYS_PER_YEAR
+
+
+def _interpolate_gaps(rows, t):
+    """Fill the NaNs of each row in place by linear interpolation in ``t`` (nearest value beyond
+    the ends) and return ``rows`` (C-ordered, every row with at least one value).
+
+    Works on the missing cells only: in the row-major flat order, a run of consecutive missing
+    cells is bounded by the observed cells just before and after it, when those lie in the
+    same row; so the cost is proportional to the number of gaps, not to the matrix size.
+    """
+    m, n = rows.shape
+    flat_values = rows.reshape(-1)
+    flat = np.flatnonzero(np.isnan(flat_values))
+    if flat.size == 0:
+        return rows
+    breaks = np.flatnonzero(np.diff(flat) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [flat.size]]) - 1
+    run = np.repeat(np.arange(starts.size), ends - starts + 1)
+    row = flat // n
+    before = flat[starts][run] - 1
+    after = flat[ends][run] + 1
+    has_before = (before >= 0) & (before // n == row)
+    has_after = (after < m * n) & (after // n == row)
+    before = np.where(has_before, before, 0)
+    after = np.where(has_after, after, 0)
+    v0, v1 = flat_values[before], flat_values[after]
+    t0, t1, tj = t[before % n], t[after % n], t[flat % n]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inside = v0 + (tj - t0) / (t1 - t0) * (v1 - v0)
+    flat_values[flat] = np.where(has_before & has_after, inside, np.where(has_before, v0, v1))
+    return rows
+
+
+def _fix_signs(spatial, temporal, t):
+    """Sign rule of METHODS.md 2.5 (module docstring); flips columns in place."""
+    tc = t - t.mean()
+    tn = np.linalg.norm(tc)
+    for j in range(temporal.shape[1]):
+        col = temporal[:, j]
+        cn = np.linalg.norm(col - col.mean())
+        r = float(np.dot(col - col.mean(), tc) / (cn * tn)) if cn > 0 and tn > 0 else 0.0
+        if abs(r) >= FLAT_TREND_CORRELATION:
+            flip = r < 0
+        else:
+            s = spatial[:, j]
+            finite = np.where(np.isfinite(s), s, 0.0)
+            flip = finite[np.argmax(np.abs(finite))] < 0
+        if flip:
+            temporal[:, j] *= -1.0
+            spatial[:, j] *= -1.0
+
+
+def _validate_k(k, m_fit, n):
+    if k is None:
+        return None
+    if isinstance(k, bool) or int(k) != k:
+        raise ValueError(f"k: expected a whole number of components, got {k!r}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k: must be at least 1 (None for the automatic suggestion), got {k}")
+    if k > n:
+        raise ValueError(f"k: {k} components asked but there are only {n} dates (k <= number of dates)")
+    if k > m_fit:
+        raise ValueError(f"k: {k} components asked but only {m_fit} points have data (k <= number of points)")
+    return k
+
+
+# --- the decomposition ----------------------------------------------------------------------
+
+
+def decompose(
+    displacement_mm,
+    k=DEFAULT_K,
+    dates=None,
+    ids=None,
+    progress=None,
+    x=None,
+    y=None,
+    z=None,
+    chunk_rows=CHUNK_ROWS,
+    classify=True,
+) -> Decomposition:
+    """PCA of the (m, n) displacement matrix, METHODS.md 2.1-2.6 (how: see the module docstring).
+
+    Args:
+        displacement_mm: (m, n) float array (any float dtype, memory-mapped is fine), NaN gaps.
+        k: number of components (1..n), or None for the automatic suggestion (2.4).
+        dates: (n,) dates (for the sign rule and the seasonal diagnostics); None = equally spaced.
+        ids: (m,) point ids; None = 1..m.
+        progress: optional ``progress(fraction, message=None)``.
+        x, y, z: optional (m,) coordinates (projected, m) and elevation for the spatial diagnostics.
+        chunk_rows: rows per streamed chunk (memory ~ chunk_rows * n * 8 bytes per temporary).
+        classify: compute diagnostics and proposed labels (core.pca_diagnostics).
+    """
+    X = displacement_mm
+    if not hasattr(X, "shape") or not hasattr(X, "dtype"):
+        X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"displacement_mm: expected an (points x dates) matrix, got shape {X.shape}")
+    if X.dtype.kind not in "fiu":
+        raise ValueError(f"displacement_mm: expected numbers, got dtype {X.dtype}")
+    m, n = X.shape
+    if m < 3:
+        raise ValueError(f"displacement_mm: at least 3 points are needed for a decomposition, got {m}")
+    if n < 3:
+        raise ValueError(f"displacement_mm: at least 3 dates are needed for a decomposition, got {n}")
+    if k is not None and not isinstance(k, bool) and int(k) == k and int(k) > n:
+        raise ValueError(f"k: {int(k)} components asked but there are only {n} dates (k <= number of dates)")
+    years = _years(dates, n)
+    t_axis = years if years is not None else np.arange(n, dtype=np.float64)
+    chunk_rows = max(1, int(chunk_rows))
+    report = progress or (lambda fraction, message=None: True)
+
+    # Pass 1: Gram matrix and sums of the complete rows (shifted by c, see module docstring).
+    first = np.asarray(X[: min(m, chunk_rows)], dtype=np.float64)
+    usable_first = np.isfinite(first)
+    counts = usable_first.sum(axis=0)
+    c = np.where(usable_first, first, 0.0).sum(axis=0) / np.maximum(counts, 1)
+    del first
+    gram = np.zeros((n, n))
+    col_sum = np.zeros(n)
+    m_complete = 0
+    gap_rows = []
+    empty_rows = []
+    observed_per_date = np.zeros(n, dtype=np.int64)
+    n_chunks = (m + chunk_rows - 1) // chunk_rows
+    ones = np.ones(chunk_rows)
+    for ci, start in enumerate(range(0, m, chunk_rows)):
+        d = np.subtract(X[start : start + chunk_rows], c, dtype=np.float64)  # the one copy per chunk
+        rows = d.shape[0]
+        sums = ones[:rows] @ d  # NaN/inf anywhere in the chunk shows here: no separate isfinite pass
+        if not np.isfinite(sums).all():
+            nan = np.isnan(d)
+            bad = ~nan & ~np.isfinite(d)
+            if bad.any():
+                i, j = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"displacement_mm: infinite value at point {start + i} (row), date column {j}; "
+                    "use NaN for gaps"
+                )
+            observed_per_date += rows - nan.sum(axis=0)
+            row_nan = nan.sum(axis=1)
+            complete = row_nan == 0
+            empty_rows.append(start + np.flatnonzero(row_nan == n))
+            gap_rows.append(start + np.flatnonzero((row_nan > 0) & (row_nan < n)))
+            d = d[complete]
+            rows = d.shape[0]
+            sums = ones[:rows] @ d
+        else:
+            observed_per_date += rows
+        gram += d.T @ d
+        col_sum += sums
+        m_complete += rows
+        del d
+        report(0.45 * (ci + 1) / n_chunks, None)
+    empty = np.concatenate(empty_rows) if empty_rows else np.zeros(0, dtype=np.int64)
+    gaps = np.concatenate(gap_rows) if gap_rows else np.zeros(0, dtype=np.int64)
+    no_data = np.flatnonzero(observed_per_date == 0)
+    if no_data.size:
+        which = [str(dates[j]) if dates is not None else f"column {j}" for j in no_data[:5]]
+        raise ValueError(f"displacement_mm: no value at any point on date(s) {', '.join(which)}; drop them")
+    m_fit = m - empty.size
+    if m_fit < 3:
+        raise ValueError(
+            f"displacement_mm: only {m_fit} points have any value ({empty.size} are all-NaN); "
+            "at least 3 are needed"
+        )
+    k = _validate_k(k, m_fit, n)
+
+    def centred(g, s, cnt):
+        shift = s / cnt
+        g = g - cnt * np.outer(shift, shift)
+        return 0.5 * (g + g.T), c + shift
+
+    def eig_desc(g):
+        vals, vecs = np.linalg.eigh(g)
+        return vals[::-1], np.ascontiguousarray(vecs[:, ::-1])
+
+    # Gap rows: iterative low-rank imputation (2.6). Only the missing cells change between
+    # iterations, so the gap rows' Gram matrix is updated with the sparse change instead of
+    # being rebuilt, and recomputed exactly once at the end.
+    filled = None
+    iterations = 0
+    if gaps.size:
+        from scipy import sparse
+
+        report(0.45, f"filling {gaps.size} points with gaps by iterative low-rank imputation")
+        filled = np.array(X[gaps], dtype=np.float64)  # a copy: the input is never modified
+        rows_missing, cols_missing = np.nonzero(np.isnan(filled))
+        filled = _interpolate_gaps(filled, t_axis)
+        e = filled - c
+        gram_gaps, sum_gaps = e.T @ e, e.sum(axis=0)
+        del e
+        total = m_complete + gaps.size
+        g, mu = centred(gram + gram_gaps, col_sum + sum_gaps, total)
+        vals, vecs = eig_desc(g)
+        rank_k = k
+        if rank_k is None:
+            rank_k = suggest_k(np.sqrt(np.clip(vals, 0, None)), m_fit, n)[0]
+        scale = np.sqrt(max(float(np.trace(g)), 0.0) / (m_fit * n)) or 1.0
+        for iterations in range(1, IMPUTE_MAX_ITER + 1):
+            tk = vecs[:, :rank_k]
+            scores = filled @ tk - mu @ tk
+            new = mu[cols_missing] + np.einsum("ij,ij->i", scores[rows_missing], tk[cols_missing])
+            delta = new - filled[rows_missing, cols_missing]
+            change = sparse.csr_matrix((delta, (rows_missing, cols_missing)), shape=filled.shape)
+            cross = np.asarray(change.T @ filled) - np.outer(change.sum(axis=0), c)
+            gram_gaps += cross + cross.T + (change.T @ change).toarray()
+            sum_gaps += np.bincount(cols_missing, weights=delta, minlength=n)
+            filled[rows_missing, cols_missing] = new
+            g, mu = centred(gram + gram_gaps, col_sum + sum_gaps, total)
+            vals, vecs = eig_desc(g)
+            if float(np.sqrt(np.mean(delta**2))) <= IMPUTE_TOL * scale:
+                break
+            report(0.45 + 0.25 * iterations / IMPUTE_MAX_ITER, None)
+        # g, mu, vals, vecs now belong to the final fill. The sparse updates are exact algebra;
+        # their rounding (a few eps x |G| after a few iterations) is far below the gaps' effect.
+    else:
+        g, mu = centred(gram, col_sum, m_complete)
+        vals, vecs = eig_desc(g)
+    report(0.7, None)
+
+    all_sigma = np.sqrt(np.clip(vals[: min(m_fit, n)], 0.0, None))
+    if all_sigma[0] <= 0 or not np.isfinite(all_sigma[0]):
+        raise ValueError(
+            "displacement_mm: no variation between points once each date's mean is removed "
+            "(every point has the same series, e.g. all constant); nothing to decompose"
+        )
+    suggested, reason = suggest_k(all_sigma, m_fit, n)
+    if k is None:
+        k = suggested
+    usable = int(np.sum(all_sigma > SIGMA_RELATIVE_TOL * all_sigma[0]))
+    if k > usable:
+        raise ValueError(
+            f"k: {k} components asked but the centred data have only {usable} components with "
+            f"sigma above {SIGMA_RELATIVE_TOL:g} x sigma_1 (rank-deficient: e.g. a date that is "
+            f"constant over all points, like a reference date of zeros); use k <= {usable}"
+        )
+    sigma = all_sigma[:k].copy()
+    temporal = vecs[:, :k].copy()
+
+    # Pass 2: S = X' T / sigma.
+    spatial = np.empty((m, k))
+    projector = temporal / sigma[None, :]
+    # x P - mu P needs no centred copy of the chunk; it loses ~eps * |mu| / spread relative,
+    # negligible for displacements (the Gram matrix above is where the shift matters).
+    mu_projected = mu @ projector
+    for ci, start in enumerate(range(0, m, chunk_rows)):
+        stop = min(m, start + chunk_rows)
+        np.subtract(X[start:stop] @ projector, mu_projected, out=spatial[start:stop])
+        report(0.7 + 0.25 * (ci + 1) / n_chunks, None)
+    spatial[empty] = np.nan
+    if filled is not None:
+        spatial[gaps] = (filled - mu) @ projector
+    _fix_signs(spatial, temporal, t_axis)
+
+    dec = Decomposition(
+        mean_mm=mu,
+        spatial=spatial,
+        sigma=sigma,
+        temporal=temporal,
+        all_sigma=all_sigma,
+        dates=None if dates is None else np.asarray(dates, dtype="datetime64[D]"),
+        ids=np.arange(1, m + 1, dtype=np.int64) if ids is None else np.asarray(ids),
+        suggested_k=suggested,
+        suggestion_reason=reason,
+        n_points_fit=m_fit,
+        n_points_with_gaps=int(gaps.size),
+        impute_iterations=iterations,
+    )
+    if dec.ids.shape != (m,):
+        raise ValueError(f"ids: expected {m} ids (one per point), got shape {dec.ids.shape}")
+    if classify:
+        from .pca_diagnostics import component_diagnostics, propose_labels
+
+        dec.diagnostics = component_diagnostics(dec, x=x, y=y, z=z)
+        dec.labels = propose_labels(dec.diagnostics)
+    else:
+        dec.labels = ["noise"] * k
+    report(1.0, None)
+    return dec
+
+
+def decompose_ps(ps, k=DEFAULT_K, z=None, progress=None, chunk_rows=CHUNK_ROWS) -> Decomposition:
+    """:func:`decompose` of a PSDataset, with its dates, ids, x, y and z (or ``z`` given)."""
+    return decompose(
+        ps.displacement_mm,
+        k=k,
+        dates=ps.dates,
+        ids=ps.ids,
+        progress=progress,
+        x=ps.x,
+        y=ps.y,
+        z=ps.z if z is None else z,
+        chunk_rows=chunk_rows,
+    )

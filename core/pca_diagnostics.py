@@ -1,0 +1,241 @@
+"""Component diagnostics and proposed classes (METHODS.md 2, "Classifying components").
+
+For every PCA component k (S_k, sigma_k, T_k from :mod:`core.pca`) we compute the statistics
+METHODS.md lists **[choice]**:
+
+=========================  ===========================================================  ======
+name                       what                                                         needs
+=========================  ===========================================================  ======
+``linear_r2``              R^2 of a least-squares line through T_k(t)                   --
+``seasonal_r2``            share of the *detrended* T_k variance explained by an         dates
+                           annual sinusoid (partial R^2: line vs line + cos + sin)
+``annual_amplitude_mm``    amplitude of that sinusoid in T_k x sigma_k x P99(|S_k|):     dates
+                           the annual amplitude in mm at the strongest points of the map
+``lag1_autocorrelation``   lag-1 autocorrelation of T_k (mean removed)                  --
+``elevation_correlation``  |Pearson corr(S_k, z)|                                       z
+``long_wavelength_r2``     R^2 of a quadratic in (x, y) fitted to S_k (smooth ramp)     x, y
+``morans_i``               Moran's I of S_k, 8 nearest neighbours, row-standardised     x, y
+                           (on at most ``MORAN_MAX_POINTS`` points, fixed subsample)
+=========================  ===========================================================  ======
+
+A statistic that cannot be computed (no dates, no z, no coordinates) is NaN and the rules
+below skip it. Proposed class (the first rule that applies; thresholds are the module
+constants, set on the synthetic study area of METHODS.md 6 and easy to change):
+
+==  ============================================================  =====================
+#   rule                                                          class
+==  ============================================================  =====================
+1   ``linear_r2 >= LINEAR_R2_MIN`` (T_k linear in time)           deformation
+2   seasonal (``seasonal_r2 >= SEASONAL_R2_MIN``) and             seasonal_atmosphere
+    ``elevation_correlation >= ELEVATION_CORR_MIN``
+3   seasonal, map structured (``morans_i >= MORAN_MIN``) but      seasonal_deformation
+    not smooth (``long_wavelength_r2 < LONG_WAVELENGTH_R2_MIN``)
+4   seasonal, map known and neither structured nor smooth         noise
+5   seasonal otherwise (smooth map, or no coordinates)            seasonal_atmosphere
+6   ``lag1_autocorrelation >= LAG1_DEFORMATION_MIN``: T_k         deformation
+    evolves persistently (not seasonal, not linear: the
+    nonlinear part of the deformation, seed 003's PC2)
+7   map smooth (``long_wavelength_r2 >= LONG_WAVELENGTH_R2_MIN``)  orbital
+    or spatially correlated (``morans_i >= MORAN_MIN``)
+8   otherwise (T_k random around zero, S_k without structure      noise
+    or unknown)
+==  ============================================================  =====================
+
+Why lag-1 autocorrelation separates signal from error: orbital ramps, atmosphere and noise
+are independent from one acquisition to the next, so their T_k has lag-1 autocorrelation
+near 0, while deformation accumulates and gives values near 1. Rule 7 puts spatially
+correlated non-persistent components (turbulent atmosphere as well as orbital ramps) in the
+"orbital / long-wavelength error" class: both fluctuate around zero in time and are smooth in
+space, which is how seed 003 describes its PC3. Limitation: when the DEM itself is close to a
+quadratic surface (the synthetic study area's is, R^2 ~ 0.85), PCA mixes the stratified
+atmosphere with the orbital ramps in one component, which then follows the stronger of the
+two (rule 7 when it is not clearly seasonal). Labels are proposals: the user overrides them
+in the error-removal step.
+"""
+
+import numpy as np
+
+from .psdata import DAYS_PER_YEAR
+
+LINEAR_R2_MIN = 0.7
+SEASONAL_R2_MIN = 0.4
+ELEVATION_CORR_MIN = 0.5
+LONG_WAVELENGTH_R2_MIN = 0.6
+MORAN_MIN = 0.3
+LAG1_DEFORMATION_MIN = 0.6
+MORAN_NEIGHBOURS = 8
+MORAN_MAX_POINTS = 20_000
+
+CLASSES = ("deformation", "orbital", "seasonal_atmosphere", "seasonal_deformation", "noise")
+DIAGNOSTIC_NAMES = (
+    "linear_r2",
+    "seasonal_r2",
+    "annual_amplitude_mm",
+    "lag1_autocorrelation",
+    "elevation_correlation",
+    "long_wavelength_r2",
+    "morans_i",
+)
+
+
+def _r2(design, values):
+    """R^2 of the least-squares fit of ``values`` (columns) on ``design`` (with an intercept column)."""
+    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    resid = values - design @ coef
+    centred = values - values.mean(axis=0)
+    ss_tot = np.sum(centred**2, axis=0)
+    ss_res = np.sum(resid**2, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan), coef, ss_res
+
+
+def temporal_diagnostics(temporal, years=None):
+    """Linear R^2, seasonal partial R^2, annual amplitude of T (unitless), lag-1 autocorrelation."""
+    temporal = np.asarray(temporal, dtype=np.float64)
+    n, k = temporal.shape
+    t = np.arange(n, dtype=np.float64) if years is None else np.asarray(years, dtype=np.float64)
+    line = np.column_stack([np.ones(n), t - t.mean()])
+    linear_r2, _, ss_line = _r2(line, temporal)
+    seasonal_r2 = np.full(k, np.nan)
+    amplitude = np.full(k, np.nan)
+    span = t.max() - t.min()
+    if years is not None and span > 0.5 and n >= 5:
+        # Less than half a year cannot separate a seasonal cycle from a trend.
+        phase = 2 * np.pi * t
+        full = np.column_stack([line, np.cos(phase), np.sin(phase)])
+        _, coef, ss_full = _r2(full, temporal)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            seasonal_r2 = np.where(ss_line > 0, 1.0 - ss_full / ss_line, np.nan)
+        amplitude = np.hypot(coef[2], coef[3])
+    centred = temporal - temporal.mean(axis=0)
+    num = np.sum(centred[1:] * centred[:-1], axis=0)
+    den = np.sum(centred**2, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lag1 = np.where(den > 0, num / den, np.nan)
+    return {
+        "linear_r2": linear_r2,
+        "seasonal_r2": seasonal_r2,
+        "annual_amplitude": amplitude,
+        "lag1_autocorrelation": lag1,
+    }
+
+
+def elevation_correlation(spatial, z):
+    """|Pearson correlation| of each S_k with elevation z over points where both are finite."""
+    spatial = np.asarray(spatial, dtype=np.float64)
+    z = np.asarray(z, dtype=np.float64)
+    ok = np.isfinite(z) & np.all(np.isfinite(spatial), axis=1)
+    if ok.sum() < 3:
+        return np.full(spatial.shape[1], np.nan)
+    s = spatial[ok] - spatial[ok].mean(axis=0)
+    zc = z[ok] - z[ok].mean()
+    den = np.linalg.norm(s, axis=0) * np.linalg.norm(zc)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, np.abs(zc @ s) / den, np.nan)
+
+
+def _scaled_xy(x, y):
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    scale = max(np.ptp(x), np.ptp(y)) or 1.0
+    return (x - x.mean()) / scale, (y - y.mean()) / scale
+
+
+def long_wavelength_r2(spatial, x, y):
+    """R^2 of ``a + b x + c y + d xy + e x^2 + f y^2`` fitted to each S_k (coordinates centred, scaled)."""
+    spatial = np.asarray(spatial, dtype=np.float64)
+    ok = np.all(np.isfinite(spatial), axis=1) & np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 7:
+        return np.full(spatial.shape[1], np.nan)
+    xs, ys = _scaled_xy(np.asarray(x)[ok], np.asarray(y)[ok])
+    design = np.column_stack([np.ones_like(xs), xs, ys, xs * ys, xs**2, ys**2])
+    return _r2(design, spatial[ok])[0]
+
+
+def morans_i(spatial, x, y, neighbours=MORAN_NEIGHBOURS, max_points=MORAN_MAX_POINTS):
+    """Moran's I of each S_k with row-standardised k-nearest-neighbour weights.
+
+    ``I = sum_i z_i * mean_{j in knn(i)} z_j / sum_i z_i^2`` (z = S_k minus its mean); about 0 for
+    spatially random maps, towards 1 for smooth ones. Above ``max_points`` a fixed random
+    subsample (seed 0) is used so the cost stays bounded and the result reproducible.
+    """
+    from scipy.spatial import cKDTree
+
+    spatial = np.asarray(spatial, dtype=np.float64)
+    k = spatial.shape[1]
+    ok = np.flatnonzero(np.all(np.isfinite(spatial), axis=1) & np.isfinite(x) & np.isfinite(y))
+    if ok.size <= neighbours + 1:
+        return np.full(k, np.nan)
+    if ok.size > max_points:
+        ok = np.sort(np.random.default_rng(0).choice(ok, size=max_points, replace=False))
+    xy = np.column_stack([np.asarray(x, dtype=np.float64)[ok], np.asarray(y, dtype=np.float64)[ok]])
+    _, nb = cKDTree(xy).query(xy, k=neighbours + 1)
+    nb = nb[:, 1:]  # drop the point itself
+    vals = spatial[ok] - spatial[ok].mean(axis=0)
+    lagged = vals[nb].mean(axis=1)
+    den = np.sum(vals**2, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, np.sum(vals * lagged, axis=0) / den, np.nan)
+
+
+def component_diagnostics(dec, x=None, y=None, z=None):
+    """All statistics of the module table for a :class:`core.pca.Decomposition`: name -> (k,) array."""
+    k = dec.sigma.shape[0]
+    years = None
+    if dec.dates is not None:
+        dates = np.asarray(dec.dates, dtype="datetime64[D]")
+        years = (dates - dates[0]).astype(np.int64) / DAYS_PER_YEAR
+    temporal = temporal_diagnostics(dec.temporal, years)
+    spatial = dec.spatial
+    with np.errstate(invalid="ignore"):
+        finite_abs = np.abs(np.where(np.isfinite(spatial), spatial, 0.0))
+        peak = np.percentile(finite_abs, 99, axis=0) if spatial.shape[0] else np.zeros(k)
+    out = {
+        "linear_r2": temporal["linear_r2"],
+        "seasonal_r2": temporal["seasonal_r2"],
+        "annual_amplitude_mm": temporal["annual_amplitude"] * dec.sigma * peak,
+        "lag1_autocorrelation": temporal["lag1_autocorrelation"],
+        "elevation_correlation": np.full(k, np.nan),
+        "long_wavelength_r2": np.full(k, np.nan),
+        "morans_i": np.full(k, np.nan),
+    }
+    if z is not None:
+        out["elevation_correlation"] = elevation_correlation(spatial, z)
+    if x is not None and y is not None:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        out["long_wavelength_r2"] = long_wavelength_r2(spatial, x, y)
+        out["morans_i"] = morans_i(spatial, x, y)
+    return out
+
+
+def _at_least(value, threshold):
+    """True when value is known and >= threshold (NaN = unknown = False)."""
+    return bool(np.isfinite(value) and value >= threshold)
+
+
+def propose_label(d):
+    """Class of one component from its diagnostics ``d`` (name -> float), module rules 1-8."""
+    if _at_least(d["linear_r2"], LINEAR_R2_MIN):
+        return "deformation"
+    smooth = _at_least(d["long_wavelength_r2"], LONG_WAVELENGTH_R2_MIN)
+    correlated = _at_least(d["morans_i"], MORAN_MIN)
+    if _at_least(d["seasonal_r2"], SEASONAL_R2_MIN):
+        if _at_least(d["elevation_correlation"], ELEVATION_CORR_MIN):
+            return "seasonal_atmosphere"
+        if correlated and not smooth:
+            return "seasonal_deformation"
+        if np.isfinite(d["morans_i"]) and not correlated and not smooth:
+            return "noise"
+        return "seasonal_atmosphere"
+    if _at_least(d["lag1_autocorrelation"], LAG1_DEFORMATION_MIN):
+        return "deformation"
+    if smooth or correlated:
+        return "orbital"
+    return "noise"
+
+
+def propose_labels(diagnostics):
+    """Proposed class of every component (list of str, one of :data:`CLASSES`)."""
+    k = len(diagnostics["linear_r2"])
+    return [propose_label({name: float(diagnostics[name][j]) for name in DIAGNOSTIC_NAMES}) for j in range(k)]

@@ -1,0 +1,304 @@
+"""subsidencelab:pcadecomposition -- PCA of PS time series with component diagnostics (METHODS.md 2)."""
+
+import os
+
+import numpy as np
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingMultiStepFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QDate, QVariant
+
+from ..core.pca import DEFAULT_K, decompose
+from ..core.pca_diagnostics import DIAGNOSTIC_NAMES
+from ..core.raster_sampling import sample_raster
+from .base import SubsidenceAlgorithm, progress_callback
+from .ps_io import add_ps_input_parameters, read_ps, write_ps
+
+try:  # Qt6 builds (QGIS >= 3.38 / 4) type fields with QMetaType
+    from qgis.PyQt.QtCore import QMetaType
+except ImportError:  # pragma: no cover
+    QMetaType = None
+
+_USE_METATYPE = QMetaType is not None and Qgis.QGIS_VERSION_INT >= 33800
+
+
+def _field(name, kind):
+    if _USE_METATYPE:
+        types = {
+            "float": QMetaType.Type.Double,
+            "int": QMetaType.Type.Int,
+            "str": QMetaType.Type.QString,
+            "date": QMetaType.Type.QDate,
+        }
+    else:
+        types = {"float": QVariant.Double, "int": QVariant.Int, "str": QVariant.String, "date": QVariant.Date}
+    return QgsField(name, types[kind])
+
+
+def _number(value):
+    """A float for an attribute, None (NULL) for NaN."""
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
+    _name = "pcadecomposition"
+    _display = "PCA decomposition of PS time series"
+    _group_id = "insar"
+    _group = "InSAR time series"
+    _help = (
+        "Decomposes the displacement series of a PS/SBAS layer into principal components "
+        "(seed 003, after PCAIM; METHODS.md section 2): each date's spatial mean is removed, then "
+        "X' = S W T^T with S the spatial components, W = diag(sigma) the weights and T the temporal "
+        "components. Computed from the n x n Gram matrix in one streaming pass (exact, scales to "
+        "millions of points). Signs: each T_k rises with time (METHODS 2.5). Gaps (NULL) are filled "
+        "by iterative low-rank imputation (METHODS 2.6); points without any value get NULL.\n\n"
+        "Each component gets diagnostics (R^2 of a linear trend and of an annual sinusoid, annual "
+        "amplitude, lag-1 autocorrelation of T_k; correlation of S_k with elevation, R^2 of a "
+        "quadratic surface, Moran's I of S_k) and a proposed class: deformation, orbital, "
+        "seasonal_atmosphere, seasonal_deformation or noise (rules and thresholds in "
+        "core/pca_diagnostics.py). The classes are proposals: override them in the error removal.\n\n"
+        "Inputs: the PS layer (date fields detected or given), the number of components (0 = the "
+        "automatic suggestion: singular values above the Gavish-Donoho noise floor, at most 10), "
+        "and optionally the elevation as a field or a DEM raster (sampled at the points; the DEM "
+        "wins when both are given).\n\n"
+        "Outputs: the PS points with id and PC1..PCk = S_k * sigma_k (mm); a components table "
+        "(sigma, variance share, cumulative share, diagnostics, proposed class); a temporal table "
+        "(date, T1..Tk); and a decomposition file (.npz) that the error removal takes as input, so "
+        "both chain in the modeler without recomputing."
+    )
+
+    INPUT = "INPUT"
+    DATE_FIELDS = "DATE_FIELDS"
+    ID_FIELD = "ID_FIELD"
+    Z_FIELD = "Z_FIELD"
+    N_COMPONENTS = "N_COMPONENTS"
+    DEM = "DEM"
+    DEM_BAND = "DEM_BAND"
+    OUTPUT = "OUTPUT"
+    COMPONENTS = "COMPONENTS"
+    TEMPORAL = "TEMPORAL"
+    DECOMPOSITION = "DECOMPOSITION"
+    K_USED = "K_USED"
+    SUGGESTED_K = "SUGGESTED_K"
+    SUGGESTION = "SUGGESTION"
+
+    def initAlgorithm(self, config=None):
+        add_ps_input_parameters(self, self.INPUT, optional_fields=("Z",))
+        k = QgsProcessingParameterNumber(
+            self.N_COMPONENTS,
+            self.tr("Number of components (0 = suggest)"),
+            type=QgsProcessingParameterNumber.Integer,
+            minValue=0,
+            defaultValue=DEFAULT_K,
+        )
+        k.setHelp(
+            self.tr(
+                "Components to keep, at most the number of dates. Seed 003 chose 6. 0 = the automatic "
+                "suggestion (singular values above the Gavish-Donoho noise floor, capped at 10); the "
+                "log says why."
+            )
+        )
+        self.addParameter(k)
+        dem = QgsProcessingParameterRasterLayer(self.DEM, self.tr("DEM (elevation raster)"), optional=True)
+        dem.setHelp(
+            self.tr(
+                "Optional elevation raster, sampled at the points (nearest pixel) for the elevation "
+                "correlation of the spatial components. Used instead of the elevation field when given."
+            )
+        )
+        self.addParameter(dem)
+        band = QgsProcessingParameterBand(
+            self.DEM_BAND,
+            self.tr("DEM band"),
+            defaultValue=1,
+            parentLayerParameterName=self.DEM,
+            optional=True,
+        )
+        band.setHelp(self.tr("Band of the DEM holding the elevation (default 1)."))
+        self.addParameter(band)
+        output = QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("PS points with component maps"), QgsProcessing.TypeVectorPoint
+        )
+        output.setHelp(self.tr("Points with id and PC1..PCk = S_k * sigma_k, mm (the maps seed 003 plots)."))
+        self.addParameter(output)
+        components = QgsProcessingParameterFeatureSink(
+            self.COMPONENTS, self.tr("Components table"), QgsProcessing.TypeVector
+        )
+        components.setHelp(
+            self.tr(
+                "One row per component: sigma, variance share, cumulative share, the diagnostics and "
+                "the proposed class."
+            )
+        )
+        self.addParameter(components)
+        temporal = QgsProcessingParameterFeatureSink(
+            self.TEMPORAL, self.tr("Temporal components table"), QgsProcessing.TypeVector
+        )
+        temporal.setHelp(self.tr("One row per date: date, T1..Tk (unitless, orthonormal columns)."))
+        self.addParameter(temporal)
+        dec_file = QgsProcessingParameterFileDestination(
+            self.DECOMPOSITION, self.tr("Decomposition file"), self.tr("NumPy archive (*.npz)")
+        )
+        dec_file.setHelp(
+            self.tr("The full decomposition (mean, S, sigma, T, labels, diagnostics) for the error removal.")
+        )
+        self.addParameter(dec_file)
+        self.addOutput(QgsProcessingOutputNumber(self.K_USED, self.tr("Number of components used")))
+        self.addOutput(QgsProcessingOutputNumber(self.SUGGESTED_K, self.tr("Suggested number of components")))
+        self.addOutput(QgsProcessingOutputString(self.SUGGESTION, self.tr("Why this number was suggested")))
+
+    def _elevation(self, parameters, context, ps, feedback):
+        dem = self.parameterAsRasterLayer(parameters, self.DEM, context)
+        if dem is None:
+            if ps.z is None:
+                feedback.pushInfo("No elevation (field or DEM): the elevation correlation is left empty.")
+            return ps.z
+        if dem.providerType() != "gdal":
+            raise QgsProcessingException(f"{self.DEM}: layer {dem.name()!r} is not a GDAL raster file")
+        band = self.parameterAsInt(parameters, self.DEM_BAND, context) or 1
+        crs = ps.crs or dem.crs().toWkt()
+        try:
+            z = sample_raster(dem.source(), ps.x, ps.y, crs, band=band)
+        except ValueError as exc:
+            raise QgsProcessingException(f"{self.DEM}: {exc}") from exc
+        outside = int(np.sum(~np.isfinite(z)))
+        if outside == z.size:
+            raise QgsProcessingException(f"{self.DEM}: no point falls on a valid pixel of {dem.name()!r}")
+        if outside:
+            feedback.pushWarning(f"{self.DEM}: {outside} points fall outside the DEM or on nodata")
+        return z
+
+    def _table_sink(self, parameters, name, context, fields):
+        sink, dest = self.parameterAsSink(
+            parameters, name, context, fields, QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem()
+        )
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, name))
+        return sink, dest
+
+    def processAlgorithm(self, parameters, context, feedback):
+        steps = QgsProcessingMultiStepFeedback(4, feedback)
+        ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
+        feedback.pushInfo(f"Read {ps.n_points} points x {ps.n_dates} dates.")
+        z = self._elevation(parameters, context, ps, feedback)
+        k = self.parameterAsInt(parameters, self.N_COMPONENTS, context)
+        if k > ps.n_dates:
+            raise QgsProcessingException(
+                f"{self.N_COMPONENTS}: {k} components asked but the layer has only {ps.n_dates} dates"
+            )
+
+        steps.setCurrentStep(1)
+        try:
+            dec = decompose(
+                ps.displacement_mm,
+                k=k or None,
+                dates=ps.dates,
+                ids=ps.ids,
+                x=ps.x,
+                y=ps.y,
+                z=z,
+                progress=progress_callback(steps, 0, 100),
+            )
+        except ValueError as exc:
+            where = self.N_COMPONENTS if str(exc).startswith("k:") else self.INPUT
+            raise QgsProcessingException(f"{where}: {exc}") from exc
+        feedback.pushInfo(f"Suggested k: {dec.suggestion_reason}.")
+        if dec.n_points_with_gaps:
+            feedback.pushInfo(
+                f"{dec.n_points_with_gaps} points had gaps, filled by {dec.nan_method} "
+                f"({dec.impute_iterations} iterations)."
+            )
+        if dec.n_points_fit < ps.n_points:
+            empty = ps.n_points - dec.n_points_fit
+            feedback.pushWarning(f"{empty} points have no value at all: their PC fields are NULL.")
+        for j, label in enumerate(dec.labels):
+            feedback.pushInfo(
+                f"PC{j + 1}: sigma {dec.sigma[j]:.4g}, {100 * dec.variance_share[j]:.2f} % of the variance, "
+                f"proposed class {label}"
+            )
+
+        steps.setCurrentStep(2)
+        maps = dec.component_maps_mm()
+        fields = {f"PC{j + 1}": maps[:, j] for j in range(dec.k)}
+        out_id = write_ps(self, parameters, context, self.OUTPUT, ps, fields=fields, feedback=steps)
+
+        steps.setCurrentStep(3)
+        comp_fields = QgsFields()
+        for name, kind in [
+            ("component", "int"),
+            ("label", "str"),
+            ("sigma_mm", "float"),
+            ("variance_share", "float"),
+            ("cumulative_share", "float"),
+        ] + [(name, "float") for name in DIAGNOSTIC_NAMES]:
+            comp_fields.append(_field(name, kind))
+        sink, comp_id = self._table_sink(parameters, self.COMPONENTS, context, comp_fields)
+        share, cumulative = dec.variance_share, dec.cumulative_share
+        rows = []
+        for j in range(dec.k):
+            feature = QgsFeature(comp_fields)
+            feature.setAttributes(
+                [j + 1, dec.labels[j], _number(dec.sigma[j]), _number(share[j]), _number(cumulative[j])]
+                + [_number(dec.diagnostics[name][j]) for name in DIAGNOSTIC_NAMES]
+            )
+            rows.append(feature)
+        if not sink.addFeatures(rows, QgsFeatureSink.FastInsert):
+            raise QgsProcessingException(f"{self.COMPONENTS}: writing failed: {sink.lastError()}")
+
+        temp_fields = QgsFields()
+        temp_fields.append(_field("date", "date"))
+        for j in range(dec.k):
+            temp_fields.append(_field(f"T{j + 1}", "float"))
+        sink, temp_id = self._table_sink(parameters, self.TEMPORAL, context, temp_fields)
+        rows = []
+        for i, date in enumerate(ps.dates.astype(object)):
+            feature = QgsFeature(temp_fields)
+            feature.setAttributes(
+                [QDate(date.year, date.month, date.day)] + [float(v) for v in dec.temporal[i]]
+            )
+            rows.append(feature)
+        if not sink.addFeatures(rows, QgsFeatureSink.FastInsert):
+            raise QgsProcessingException(f"{self.TEMPORAL}: writing failed: {sink.lastError()}")
+
+        path = self.parameterAsFileOutput(parameters, self.DECOMPOSITION, context)
+        if not path.lower().endswith(".npz"):
+            path += ".npz"
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        partial = f"{path}.partial"
+        try:
+            dec.save(partial)
+            os.replace(partial, path)  # never leave a half-written decomposition under the real name
+        except OSError as exc:
+            if os.path.exists(partial):
+                os.remove(partial)
+            raise QgsProcessingException(f"{self.DECOMPOSITION}: cannot write {path}: {exc}") from exc
+        steps.setProgress(100)
+        return {
+            self.OUTPUT: out_id,
+            self.COMPONENTS: comp_id,
+            self.TEMPORAL: temp_id,
+            self.DECOMPOSITION: path,
+            self.K_USED: dec.k,
+            self.SUGGESTED_K: dec.suggested_k,
+            self.SUGGESTION: dec.suggestion_reason,
+        }
+
