@@ -1,0 +1,159 @@
+"""Per-epoch polynomial surfaces fitted by least squares (METHODS.md section 3, step 4).
+
+For every epoch j the residual signal ``R2[:, j]`` is fitted over the fit points by
+
+    phi_ij = a x_i + b y_i + c x_i y_i + d x_i^2 + e y_i^2 + f z_i + g z_i^2 + h
+
+(seed 003, eq. 5) and the fitted surface is evaluated at every point so it can be removed.
+**[choice]** (METHODS 3.4) the caller picks the terms (``none`` / ``plane`` / ``quadratic`` /
+``quadratic_elevation``) and a mask of points to fit on (a stable area), since fitting on a
+deforming area eats signal. x, y and z are centred and scaled by the fit points' mean and
+standard deviation so the normal equations stay well conditioned.
+
+All epochs share one design matrix. Epochs whose fit points have no gap are solved together
+with one QR factorisation. An epoch with gaps among the fit points is solved from the normal
+equations of its observed rows, ``(A^T A - A_gap^T A_gap) c = A^T r`` (r zero at the gaps):
+gaps are few, so downdating the shared Gram matrix costs far less than a least-squares solve
+on all rows per epoch; the scaled coordinates keep these small (p <= 8) systems well
+conditioned.
+"""
+
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+
+POLYNOMIAL_TERMS = {
+    "none": (),
+    "plane": ("h", "x", "y"),
+    "quadratic": ("h", "x", "y", "xy", "x2", "y2"),
+    "quadratic_elevation": ("h", "x", "y", "xy", "x2", "y2", "z", "z2"),
+}
+POLYNOMIAL_KINDS = tuple(POLYNOMIAL_TERMS)
+
+
+@dataclass
+class PolynomialFit:
+    """The fitted per-epoch surfaces.
+
+    Attributes:
+        kind: one of :data:`POLYNOMIAL_KINDS`.
+        terms: names of the design-matrix columns (``h`` is the constant).
+        coefficients: (n, p) coefficients per epoch, in the scaled coordinates.
+        surface_mm: (m, n) the fitted surface at every point (zeros for ``none``).
+        fit_mask: (m,) bool, the points the surfaces were fitted on.
+    """
+
+    kind: str
+    terms: Tuple[str, ...]
+    coefficients: np.ndarray
+    surface_mm: np.ndarray
+    fit_mask: np.ndarray
+
+
+def _scaled(values, fit_mask, name):
+    values = np.asarray(values, dtype=np.float64)
+    ref = values[fit_mask]
+    if not np.all(np.isfinite(ref)):
+        raise ValueError(f"{name}: the fit points must have finite {name} values (found NaN/inf)")
+    spread = ref.std()
+    if spread == 0:
+        raise ValueError(f"{name}: constant over the fit points, so its terms cannot be fitted")
+    return (values - ref.mean()) / spread
+
+
+def design_matrix(x, y, z=None, kind="quadratic_elevation", fit_mask=None) -> np.ndarray:
+    """The (m, p) design matrix of METHODS 3 step 4 for ``kind`` (columns as :data:`POLYNOMIAL_TERMS`).
+
+    Coordinates are centred and scaled over the points of ``fit_mask`` (all points if None).
+    """
+    if kind not in POLYNOMIAL_TERMS:
+        raise ValueError(f"polynomial: expected one of {', '.join(POLYNOMIAL_KINDS)}, got {kind!r}")
+    x = np.asarray(x, dtype=np.float64)
+    m = x.shape[0]
+    fit_mask = np.ones(m, dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
+    terms = POLYNOMIAL_TERMS[kind]
+    if not terms:
+        return np.zeros((m, 0))
+    xs = _scaled(x, fit_mask, "x")
+    ys = _scaled(y, fit_mask, "y")
+    columns = {"h": np.ones(m), "x": xs, "y": ys}
+    if "xy" in terms:
+        columns.update(xy=xs * ys, x2=xs**2, y2=ys**2)
+    if "z" in terms:
+        if z is None:
+            raise ValueError("z: the quadratic_elevation polynomial needs an elevation per point")
+        zs = _scaled(z, fit_mask, "z")
+        columns.update(z=zs, z2=zs**2)
+    return np.column_stack([columns[t] for t in terms])
+
+
+def fit_epoch_polynomials(
+    residual_mm, x, y, z=None, kind="quadratic_elevation", fit_mask=None, progress=None
+) -> PolynomialFit:
+    """Fit and evaluate one polynomial surface per epoch (METHODS 3 step 4, seed 003 eq. 5).
+
+    Args:
+        residual_mm: (m, n) signal to fit, NaN for gaps (gaps are left out of the fit; the
+            surface is still evaluated there).
+        x, y: (m,) coordinates in metres; z: (m,) elevation (needed for ``quadratic_elevation``).
+        kind: see :data:`POLYNOMIAL_KINDS`.
+        fit_mask: (m,) bool, points to fit on (None = all points).
+        progress: optional ``progress(fraction, message=None)``.
+
+    Returns:
+        :class:`PolynomialFit`; subtract ``surface_mm`` to remove the fitted errors.
+    """
+    residual_mm = np.asarray(residual_mm, dtype=np.float64)
+    if residual_mm.ndim != 2:
+        raise ValueError(f"residual_mm: expected an (points x dates) matrix, got shape {residual_mm.shape}")
+    m, n = residual_mm.shape
+    fit_mask = np.ones(m, dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
+    if fit_mask.shape != (m,):
+        raise ValueError(f"fit_mask: expected {m} values (one per point), got shape {fit_mask.shape}")
+    terms = POLYNOMIAL_TERMS.get(kind)
+    if terms is None:
+        raise ValueError(f"polynomial: expected one of {', '.join(POLYNOMIAL_KINDS)}, got {kind!r}")
+    if not terms:
+        return PolynomialFit(kind, (), np.zeros((n, 0)), np.zeros((m, n)), fit_mask)
+    p = len(terms)
+    if fit_mask.sum() < p:
+        raise ValueError(
+            f"fit_mask: {int(fit_mask.sum())} fit points cannot determine "
+            f"the {p} terms of the {kind} polynomial"
+        )
+    design = design_matrix(x, y, z, kind, fit_mask)
+    a_fit = design[fit_mask]
+    b_fit = residual_mm[fit_mask]
+    gaps = np.isnan(b_fit)
+    complete = ~gaps.any(axis=0)
+    coefficients = np.full((n, p), np.nan)
+    q, r = np.linalg.qr(a_fit)
+    if np.min(np.abs(np.diag(r))) < 1e-10 * np.max(np.abs(np.diag(r))):
+        raise ValueError(f"fit_mask: the fit points do not determine the {kind} polynomial")
+    if complete.any():
+        coefficients[complete] = np.linalg.solve(r, q.T @ b_fit[:, complete]).T
+    partial = np.flatnonzero(~complete)
+    if partial.size:
+        gram = a_fit.T @ a_fit
+        rhs = a_fit.T @ np.where(gaps[:, partial], 0.0, b_fit[:, partial])
+        for count, j in enumerate(partial):
+            missing = gaps[:, j]
+            n_obs = int(missing.size - missing.sum())
+            if n_obs < p:
+                raise ValueError(
+                    f"residual_mm: epoch {j} has only {n_obs} observed fit points, "
+                    f"fewer than the {p} terms of the {kind} polynomial"
+                )
+            a_gap = a_fit[missing]
+            gram_j = gram - a_gap.T @ a_gap
+            try:
+                coefficients[j] = np.linalg.solve(gram_j, rhs[:, count])
+            except np.linalg.LinAlgError:
+                coefficients[j] = np.linalg.lstsq(a_fit[~missing], b_fit[~missing, j], rcond=None)[0]
+            if progress is not None and count % 10 == 0:
+                progress(count / len(partial))
+    surface = design @ coefficients.T
+    if progress is not None:
+        progress(1.0)
+    return PolynomialFit(kind, terms, coefficients, surface, fit_mask)

@@ -1,0 +1,534 @@
+"""subsidencelab:pcaerrorremoval -- PCA-based hierarchical error removal (METHODS.md section 3)."""
+
+import re
+
+import numpy as np
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeatureRequest,
+    QgsGeometry,
+    QgsPointXY,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingMultiStepFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from ..core.dates import date_field_name
+from ..core.error_removal import QUIET_VELOCITY_MM_PER_YEAR, linear_velocity, remove_errors
+from ..core.pca import DEFAULT_K, Decomposition, decompose
+from ..core.polynomial import POLYNOMIAL_KINDS
+from ..core.raster_sampling import sample_raster
+from ..core.validation import stable_area_rms
+from .base import SubsidenceAlgorithm, progress_callback
+from .ps_io import add_ps_input_parameters, read_ps, write_ps
+
+# A temporal function this autocorrelated is not the per-date randomness of orbit/atmosphere.
+SMOOTH_LAG1 = 0.5
+
+
+def parse_components(text, parameter):
+    """``"1,2"``, ``"1 2"`` or ``"1-3"`` -> sorted 1-based numbers; None for an empty text."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    numbers = set()
+    for token in re.split(r"[,;\s]+", text):
+        if not token:
+            continue
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", token)
+        if match is None:
+            raise QgsProcessingException(
+                f"{parameter}: cannot read {token!r}; give component numbers like 1,2 or 3-5"
+            )
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        numbers.update(range(first, last + 1))
+    return sorted(numbers)
+
+
+class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
+    _name = "pcaerrorremoval"
+    _display = "PCA-based error removal"
+    _group_id = "insar"
+    _group = "InSAR time series"
+    _help = (
+        "Removes orbital, atmospheric and noise errors from PS/SBAS displacement series with the "
+        "hierarchical strategy of seed 003 (Chen et al. 2023, section 3.3; METHODS.md section 3): "
+        "(1) a straight line is fitted to the temporal function of each deformation component; "
+        "(2) the linear deformation model D = S_d W_d T'_d is set aside; (3) the error components "
+        "(by default those classed orbital or noise) are reconstructed and removed; (4) per date, "
+        "a polynomial surface (none, plane, quadratic, or quadratic + f z + g z^2 as the seed's "
+        "eq. 5) is fitted by least squares and removed; (5) the deformation model is added back.\n\n"
+        "A stable area (polygons, or a 0/1 field of the layer) is strongly advised: the surfaces "
+        "are then fitted on stable points only, the stable area becomes the zero reference, and "
+        "the error maps inside deforming areas are carried in from the stable points so the "
+        "deformation that leaks into error components is not removed (details in "
+        "core/error_removal.py). Without it the surfaces are fitted on all points.\n\n"
+        "Inputs: the PS layer (date fields detected or given; elevation field or a DEM for the "
+        "elevation terms); the decomposition file written by 'PCA decomposition' (its point ids "
+        "are matched to the layer's; without it the decomposition is computed here); which "
+        "components are deformation and which are error (empty = the proposed classes; else "
+        "numbers like 1,2 or 3-6).\n\n"
+        "Outputs: the PS points with corrected series (one field per date), velocity_mm_per_year "
+        "and velocity_std_mm_per_year (least-squares line), residual_rms_mm (RMS about that "
+        "line), a stable flag, and optionally the removed parts per date: E<date> (error "
+        "components) and P<date> (polynomial surface plus the reference level), so that "
+        "observed - corrected = E + P. When a stable area is given, the RMS of the series there "
+        "before and after is reported."
+    )
+
+    INPUT = "INPUT"
+    DATE_FIELDS = "DATE_FIELDS"
+    ID_FIELD = "ID_FIELD"
+    Z_FIELD = "Z_FIELD"
+    DECOMPOSITION = "DECOMPOSITION"
+    N_COMPONENTS = "N_COMPONENTS"
+    DEFORMATION_COMPONENTS = "DEFORMATION_COMPONENTS"
+    ERROR_COMPONENTS = "ERROR_COMPONENTS"
+    POLYNOMIAL = "POLYNOMIAL"
+    DEM = "DEM"
+    DEM_BAND = "DEM_BAND"
+    STABLE_AREA = "STABLE_AREA"
+    STABLE_FIELD = "STABLE_FIELD"
+    QUIET_VELOCITY = "QUIET_VELOCITY_MM_PER_YEAR"
+    WRITE_REMOVED = "WRITE_REMOVED"
+    OUTPUT = "OUTPUT"
+    STABLE_RMS_BEFORE = "STABLE_RMS_BEFORE"
+    STABLE_RMS_AFTER = "STABLE_RMS_AFTER"
+
+    POLYNOMIAL_LABELS = (
+        "None",
+        "Plane (a x + b y + h)",
+        "Quadratic (+ c xy + d x^2 + e y^2)",
+        "Quadratic + elevation (+ f z + g z^2, seed 003 eq. 5)",
+    )
+
+    def initAlgorithm(self, config=None):
+        add_ps_input_parameters(self, self.INPUT, optional_fields=("Z",))
+        dec = QgsProcessingParameterFile(
+            self.DECOMPOSITION,
+            self.tr("Decomposition file (from PCA decomposition)"),
+            extension="npz",
+            optional=True,
+        )
+        dec.setHelp(
+            self.tr(
+                "The .npz file written by 'PCA decomposition' for this layer. Its point ids are matched "
+                "to the layer's (any order; an error if the sets differ). Empty = decompose here."
+            )
+        )
+        self.addParameter(dec)
+        k = QgsProcessingParameterNumber(
+            self.N_COMPONENTS,
+            self.tr("Number of components when decomposing here (0 = suggest)"),
+            type=QgsProcessingParameterNumber.Integer,
+            minValue=0,
+            defaultValue=DEFAULT_K,
+        )
+        k.setHelp(
+            self.tr(
+                "Used only without a decomposition file. More components let the error components hold "
+                "more of the spatially correlated atmosphere; 0 = the automatic suggestion."
+            )
+        )
+        self.addParameter(k)
+        for name, label, help_text in (
+            (
+                self.DEFORMATION_COMPONENTS,
+                "Deformation components (empty = proposed classes)",
+                "Component numbers whose temporal function is fitted by a line and kept as the "
+                "deformation model, e.g. 1,2. Empty = the components classed 'deformation'.",
+            ),
+            (
+                self.ERROR_COMPONENTS,
+                "Error components (empty = proposed classes)",
+                "Component numbers removed as errors, e.g. 3,5 or 3-6. Empty = the components classed "
+                "'orbital' or 'noise'. Components listed in neither list stay in the series.",
+            ),
+        ):
+            param = QgsProcessingParameterString(name, self.tr(label), defaultValue="", optional=True)
+            param.setHelp(self.tr(help_text))
+            self.addParameter(param)
+        poly = QgsProcessingParameterEnum(
+            self.POLYNOMIAL,
+            self.tr("Per-date polynomial surface"),
+            options=[self.tr(label) for label in self.POLYNOMIAL_LABELS],
+            defaultValue=3,
+        )
+        poly.setHelp(
+            self.tr(
+                "Surface fitted per date and removed (residual orbit and atmosphere). The elevation "
+                "terms need an elevation field or a DEM."
+            )
+        )
+        self.addParameter(poly)
+        dem = QgsProcessingParameterRasterLayer(self.DEM, self.tr("DEM (elevation raster)"), optional=True)
+        dem.setHelp(
+            self.tr("Optional elevation raster sampled at the points; used instead of the elevation field.")
+        )
+        self.addParameter(dem)
+        band = QgsProcessingParameterBand(
+            self.DEM_BAND,
+            self.tr("DEM band"),
+            defaultValue=1,
+            parentLayerParameterName=self.DEM,
+            optional=True,
+        )
+        band.setHelp(self.tr("Band of the DEM holding the elevation (default 1)."))
+        self.addParameter(band)
+        area = QgsProcessingParameterFeatureSource(
+            self.STABLE_AREA,
+            self.tr("Stable area (polygons)"),
+            [QgsProcessing.TypeVectorPolygon],
+            optional=True,
+        )
+        area.setHelp(
+            self.tr(
+                "Polygons of ground known not to deform. PS inside them are the fit points and the zero "
+                "reference. Reprojected to the PS layer's CRS when needed."
+            )
+        )
+        self.addParameter(area)
+        field = QgsProcessingParameterField(
+            self.STABLE_FIELD,
+            self.tr("Stable-point field (0/1)"),
+            parentLayerParameterName=self.INPUT,
+            type=QgsProcessingParameterField.Any,
+            optional=True,
+        )
+        field.setHelp(
+            self.tr(
+                "A field of the PS layer that is true / non-zero on stable points. Combined with the "
+                "stable polygons (a point must be in both) when both are given."
+            )
+        )
+        self.addParameter(field)
+        quiet = QgsProcessingParameterNumber(
+            self.QUIET_VELOCITY,
+            self.tr("Without a stable area: fit on points moving less than (mm/yr; 0 = all points)"),
+            type=QgsProcessingParameterNumber.Double,
+            minValue=0.0,
+            defaultValue=QUIET_VELOCITY_MM_PER_YEAR,
+        )
+        quiet.setHelp(
+            self.tr(
+                "Used only when no stable polygons or field are given. The polynomial is fitted on the "
+                "points whose PCA deformation-model velocity is within this many mm/yr of the median "
+                "(the automatic stable area, also the zero reference). 0 = fit on all points as seed 003 "
+                "does, which lets large non-linear bowls bias the surface everywhere."
+            )
+        )
+        self.addParameter(quiet)
+        removed = QgsProcessingParameterBoolean(
+            self.WRITE_REMOVED, self.tr("Write the removed parts as fields"), defaultValue=False
+        )
+        removed.setHelp(
+            self.tr(
+                "Adds E<date> (error components) and P<date> (polynomial + reference level) fields, "
+                "so that observed - corrected = E + P."
+            )
+        )
+        self.addParameter(removed)
+        output = QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("Corrected PS points"), QgsProcessing.TypeVectorPoint
+        )
+        output.setHelp(
+            self.tr(
+                "id, velocity_mm_per_year, velocity_std_mm_per_year, residual_rms_mm, stable, "
+                "then the corrected series D<date> (mm)."
+            )
+        )
+        self.addParameter(output)
+        self.addOutput(
+            QgsProcessingOutputNumber(self.STABLE_RMS_BEFORE, self.tr("RMS in the stable area before (mm)"))
+        )
+        self.addOutput(
+            QgsProcessingOutputNumber(self.STABLE_RMS_AFTER, self.tr("RMS in the stable area after (mm)"))
+        )
+
+    # --- inputs ---------------------------------------------------------------------------------
+
+    def _elevation(self, parameters, context, ps, feedback):
+        dem = self.parameterAsRasterLayer(parameters, self.DEM, context)
+        if dem is None:
+            return ps.z
+        if dem.providerType() != "gdal":
+            raise QgsProcessingException(f"{self.DEM}: layer {dem.name()!r} is not a GDAL raster file")
+        band = self.parameterAsInt(parameters, self.DEM_BAND, context) or 1
+        try:
+            z = sample_raster(dem.source(), ps.x, ps.y, ps.crs or dem.crs().toWkt(), band=band)
+        except ValueError as exc:
+            raise QgsProcessingException(f"{self.DEM}: {exc}") from exc
+        outside = int(np.sum(~np.isfinite(z)))
+        if outside:
+            feedback.pushWarning(f"{self.DEM}: {outside} points fall outside the DEM or on nodata")
+        return z
+
+    def _stable_mask(self, parameters, context, ps, feedback):
+        return stable_mask(self, parameters, context, ps, feedback, self.STABLE_AREA, self.STABLE_FIELD)
+
+    def _decomposition(self, parameters, context, ps, z, feedback):
+        path = self.parameterAsFile(parameters, self.DECOMPOSITION, context)
+        if path:
+            try:
+                dec = Decomposition.load(path)
+            except ValueError as exc:
+                raise QgsProcessingException(f"{self.DECOMPOSITION}: {exc}") from exc
+            if dec.dates is not None and not np.array_equal(dec.dates, ps.dates):
+                raise QgsProcessingException(
+                    f"{self.DECOMPOSITION}: its {dec.dates.size} dates differ from the layer's "
+                    f"{ps.n_dates} dates; decompose this layer first"
+                )
+            ids = ps.ids
+            if dec.ids is not None and np.asarray(dec.ids).dtype.kind != np.asarray(ids).dtype.kind:
+                # The file stores text ids as str: compare both sides as text.
+                dec.ids = np.asarray(dec.ids).astype(str)
+                ids = np.asarray(ids).astype(str)
+            feedback.pushInfo(f"Decomposition file: k = {dec.k}, classes {', '.join(dec.labels)}.")
+            return dec, ids
+        k = self.parameterAsInt(parameters, self.N_COMPONENTS, context)
+        if k > ps.n_dates:
+            raise QgsProcessingException(f"{self.N_COMPONENTS}: {k} components but only {ps.n_dates} dates")
+        try:
+            dec = decompose(
+                ps.displacement_mm,
+                k=k or None,
+                dates=ps.dates,
+                ids=ps.ids,
+                x=ps.x,
+                y=ps.y,
+                z=z,
+                progress=progress_callback(feedback, 0, 100),
+            )
+        except ValueError as exc:
+            raise QgsProcessingException(f"{self.N_COMPONENTS}: {exc}") from exc
+        feedback.pushInfo(f"Decomposed here: k = {dec.k}, classes {', '.join(dec.labels)}.")
+        return dec, ps.ids
+
+    # --- run --------------------------------------------------------------------------------------
+
+    def processAlgorithm(self, parameters, context, feedback):
+        steps = QgsProcessingMultiStepFeedback(4, feedback)
+        ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
+        kind = POLYNOMIAL_KINDS[self.parameterAsEnum(parameters, self.POLYNOMIAL, context)]
+        z = self._elevation(parameters, context, ps, feedback)
+        if kind == "quadratic_elevation" and z is None:
+            raise QgsProcessingException(
+                f"{self.Z_FIELD}: the quadratic + elevation surface needs an elevation field or a {self.DEM}"
+            )
+        mask = self._stable_mask(parameters, context, ps, feedback)
+        deformation = parse_components(
+            self.parameterAsString(parameters, self.DEFORMATION_COMPONENTS, context),
+            self.DEFORMATION_COMPONENTS,
+        )
+        errors = parse_components(
+            self.parameterAsString(parameters, self.ERROR_COMPONENTS, context), self.ERROR_COMPONENTS
+        )
+
+        quiet_threshold = self.parameterAsDouble(parameters, self.QUIET_VELOCITY, context)
+
+        steps.setCurrentStep(1)
+        dec, ids = self._decomposition(parameters, context, ps, z, steps)
+
+        steps.setCurrentStep(2)
+        try:
+            result = remove_errors(
+                ps.displacement_mm,
+                dec,
+                dates=ps.dates,
+                x=ps.x,
+                y=ps.y,
+                z=z,
+                ids=ids,
+                deformation_components=deformation,
+                error_components=errors,
+                polynomial=kind,
+                fit_mask=mask if mask is not None else ("auto" if quiet_threshold > 0 else None),
+                quiet_threshold_mm_per_year=quiet_threshold or QUIET_VELOCITY_MM_PER_YEAR,
+                progress=progress_callback(steps, 0, 100),
+            )
+        except ValueError as exc:
+            raise QgsProcessingException(f"{self._parameter_of(str(exc))}: {exc}") from exc
+        feedback.pushInfo(
+            f"Deformation components {result.deformation_components}, error components "
+            f"{result.error_components}, surface {kind}."
+        )
+        self._warn_smooth_errors(dec, result.error_components, feedback)
+        if mask is None and quiet_threshold > 0:
+            mask = result.fit_mask
+            feedback.pushInfo(
+                f"No stable area given: fitted on the {int(mask.sum())} points ({100 * mask.mean():.0f} %) "
+                f"whose deformation-model velocity is within {quiet_threshold:g} mm/yr of the median "
+                f"(written as stable = 1). Give {self.STABLE_AREA} or {self.STABLE_FIELD} if you know better."
+            )
+        elif mask is None:
+            feedback.pushWarning(
+                "No stable area: the surfaces were fitted on all points, where they can take up part of "
+                f"a large deformation area. Give {self.STABLE_AREA} or {self.STABLE_FIELD} to avoid it."
+            )
+        raw_std = linear_velocity(ps.displacement_mm, ps.dates)[1]
+        feedback.pushInfo(
+            f"Mean velocity standard deviation: {np.nanmean(raw_std):.3f} mm/yr before, "
+            f"{np.nanmean(result.velocity_std_mm_per_year):.3f} mm/yr after (seed 003: 2.2 -> 0.9)."
+        )
+        rms_before = rms_after = float("nan")
+        if mask is not None:
+            rms_before = stable_area_rms(ps.displacement_mm, mask)
+            rms_after = stable_area_rms(result.corrected_mm, mask)
+            feedback.pushInfo(
+                f"RMS in the stable area: {rms_before:.3f} mm before, {rms_after:.3f} mm after."
+            )
+
+        steps.setCurrentStep(3)
+        fields = {
+            "velocity_mm_per_year": result.velocity_mm_per_year,
+            "velocity_std_mm_per_year": result.velocity_std_mm_per_year,
+            "residual_rms_mm": result.residual_rms_mm,
+            "stable": (mask if mask is not None else np.zeros(ps.n_points, dtype=bool)).astype(np.int64),
+        }
+        series = result.corrected_mm
+        if self.parameterAsBoolean(parameters, self.WRITE_REMOVED, context):
+            gaps = np.isnan(ps.displacement_mm)
+            removed_e = np.where(gaps, np.nan, result.error_components_mm)
+            removed_p = np.where(gaps, np.nan, result.polynomial_mm + result.reference_mm[None, :])
+            for j, date in enumerate(ps.dates):
+                fields[date_field_name(date, "E")] = removed_e[:, j]
+            for j, date in enumerate(ps.dates):
+                fields[date_field_name(date, "P")] = removed_p[:, j]
+        out_id = write_ps(
+            self, parameters, context, self.OUTPUT, ps, fields=fields, series=series, feedback=steps
+        )
+        return {self.OUTPUT: out_id, self.STABLE_RMS_BEFORE: rms_before, self.STABLE_RMS_AFTER: rms_after}
+
+    def _warn_smooth_errors(self, dec, error_components, feedback):
+        """Errors are random in time; a smooth T_k among them is likely deformation being removed."""
+        lag1 = (getattr(dec, "diagnostics", None) or {}).get("lag1_autocorrelation")
+        if lag1 is None:
+            return
+        smooth = [c for c in error_components if c <= len(lag1) and lag1[c - 1] >= SMOOTH_LAG1]
+        for c in smooth:
+            feedback.pushWarning(
+                f"{self.ERROR_COMPONENTS}: component {c} is removed as error but its temporal function is "
+                f"smooth (lag-1 autocorrelation {lag1[c - 1]:.2f}); it may hold deformation. Check its "
+                f"curve and list it under {self.DEFORMATION_COMPONENTS} if so."
+            )
+
+    def _parameter_of(self, message):
+        prefixes = {
+            "ids": self.DECOMPOSITION,
+            "dates": self.DECOMPOSITION,
+            "decomposition": self.DECOMPOSITION,
+            "fit_mask": self.STABLE_AREA,
+            "threshold_mm_per_year": self.QUIET_VELOCITY,
+            "deformation_components": self.DEFORMATION_COMPONENTS,
+            "error_components": self.ERROR_COMPONENTS,
+            "z": self.Z_FIELD,
+            "polynomial": self.POLYNOMIAL,
+        }
+        return prefixes.get(message.split(":", 1)[0].strip(), self.INPUT)
+
+
+# --- stable-area mask (shared with validatebenchmarks) --------------------------------------------
+
+
+def stable_mask(alg, parameters, context, ps, feedback, area_name, field_name, input_name="INPUT"):
+    """(m,) bool or None: PS inside the stable polygons ``area_name`` and/or flagged by ``field_name``.
+
+    Polygons in another CRS are reprojected to the PS CRS. The field is true / non-zero on
+    stable points. With both, a point must satisfy both.
+    """
+    mask = None
+    field = alg.parameterAsString(parameters, field_name, context)
+    if field:
+        values = ps.attributes.get(field)
+        if values is None:
+            values = _field_values(alg, parameters, context, field, ps, field_name, input_name)
+        mask = _as_bool(values, field, field_name)
+    source = alg.parameterAsSource(parameters, area_name, context)
+    if source is not None:
+        inside = points_in_polygons(source, context, ps, area_name)
+        if not inside.any():
+            raise QgsProcessingException(f"{area_name}: no PS point lies inside the stable polygons")
+        mask = inside if mask is None else (mask & inside)
+    if mask is not None and feedback is not None:
+        feedback.pushInfo(f"Stable area: {int(mask.sum())} of {ps.n_points} points.")
+    if mask is not None and not mask.any():
+        raise QgsProcessingException(f"{field_name}: no PS point is marked stable")
+    return mask
+
+
+def _as_bool(values, field, field_name):
+    values = np.asarray(values)
+    if values.dtype.kind in "fiub":
+        values = values.astype(np.float64)
+        return np.isfinite(values) & (values != 0)
+    text = np.char.lower(np.asarray(values, dtype=str))
+    known = np.isin(text, ["1", "0", "true", "false", "yes", "no", "t", "f", "none", "null", ""])
+    if not known.all():
+        bad = text[~known][0]
+        raise QgsProcessingException(f"{field_name}: field {field!r} holds {bad!r}, expected 0/1")
+    return np.isin(text, ["1", "true", "yes", "t"])
+
+
+def _field_values(alg, parameters, context, field, ps, field_name, input_name):
+    """A field's values in the order of ``ps``, read through the source."""
+    source = alg.parameterAsSource(parameters, input_name, context)
+    index = source.fields().lookupField(field)
+    if index < 0:
+        raise QgsProcessingException(f"{field_name}: no field {field!r} in the PS layer")
+    if source.featureCount() != ps.n_points:
+        raise QgsProcessingException(
+            f"{field_name}: the layer has {source.featureCount()} features but "
+            f"{ps.n_points} points were read; use the field without a selection"
+        )
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
+    values = [f.attribute(index) for f in source.getFeatures(request)]
+    return np.array([0 if v is None or str(v) in ("NULL", "") else v for v in values], dtype=object).astype(
+        str
+    )
+
+
+def points_in_polygons(source, context, ps, parameter):
+    """(m,) bool: the PS points inside the polygons of ``source`` (reprojected to the PS CRS)."""
+    target = QgsCoordinateReferenceSystem(ps.crs) if ps.crs else source.sourceCrs()
+    transform = None
+    if source.sourceCrs().isValid() and target.isValid() and source.sourceCrs() != target:
+        transform = QgsCoordinateTransform(source.sourceCrs(), target, context.transformContext())
+    parts = []
+    for feature in source.getFeatures():
+        geom = QgsGeometry(feature.geometry())
+        if geom.isEmpty():
+            continue
+        if transform is not None:
+            geom.transform(transform)
+        parts.append(geom)
+    if not parts:
+        raise QgsProcessingException(f"{parameter}: the layer has no polygon")
+    union = QgsGeometry.unaryUnion(parts)
+    box = union.boundingBox()
+    inside = np.zeros(ps.n_points, dtype=bool)
+    candidates = np.flatnonzero(
+        (ps.x >= box.xMinimum())
+        & (ps.x <= box.xMaximum())
+        & (ps.y >= box.yMinimum())
+        & (ps.y <= box.yMaximum())
+    )
+    # A prepared geometry makes each point test cheap; the bounding box skips most points.
+    engine = QgsGeometry.createGeometryEngine(union.constGet())
+    engine.prepareGeometry()
+    for i in candidates.tolist():
+        point = QgsGeometry.fromPointXY(QgsPointXY(float(ps.x[i]), float(ps.y[i])))
+        inside[i] = engine.intersects(point.constGet())
+    return inside

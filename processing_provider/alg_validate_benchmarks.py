@@ -1,0 +1,380 @@
+"""subsidencelab:validatebenchmarks -- compare PS series with GNSS / levelling benchmarks (METHODS.md 3)."""
+
+import datetime
+
+import numpy as np
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingMultiStepFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..core.dates import detect_date_fields
+from ..core.validation import compare_with_benchmarks, stable_area_rms
+from .alg_pca_error_removal import stable_mask
+from .base import SubsidenceAlgorithm
+from .ps_io import add_ps_input_parameters, read_ps
+
+try:  # Qt6 builds (QGIS >= 3.38 / 4) type fields with QMetaType
+    from qgis.PyQt.QtCore import QMetaType
+except ImportError:  # pragma: no cover
+    QMetaType = None
+
+_USE_METATYPE = QMetaType is not None and Qgis.QGIS_VERSION_INT >= 33800
+
+
+def _qgs_field(name, kind):
+    if _USE_METATYPE:
+        types = {"float": QMetaType.Type.Double, "int": QMetaType.Type.Int, "str": QMetaType.Type.QString}
+    else:
+        types = {"float": QVariant.Double, "int": QVariant.Int, "str": QVariant.String}
+    return QgsField(name, types[kind])
+
+
+def _is_null(value):
+    return value is None or (hasattr(value, "isNull") and value.isNull())
+
+
+def to_date(value, parameter):
+    """A QDate / QDateTime / date / 'YYYY-MM-DD' / 'YYYYMMDD' value as numpy datetime64[D]."""
+    if hasattr(value, "toPyDateTime"):
+        value = value.toPyDateTime()
+    elif hasattr(value, "toPyDate"):
+        value = value.toPyDate()
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    if isinstance(value, datetime.date):
+        return np.datetime64(value, "D")
+    text = str(value).strip()
+    if len(text) == 8 and text.isdigit():
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    try:
+        return np.datetime64(text[:10], "D")
+    except ValueError as exc:
+        raise QgsProcessingException(f"{parameter}: cannot read {value!r} as a date") from exc
+
+
+def to_float(value, parameter):
+    if _is_null(value):
+        return np.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise QgsProcessingException(f"{parameter}: cannot read {value!r} as a number (mm)") from exc
+
+
+class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
+    _name = "validatebenchmarks"
+    _display = "Validate against benchmarks (GNSS / levelling)"
+    _group_id = "insar"
+    _group = "InSAR time series"
+    _help = (
+        "Compares PS displacement series with benchmark stations (GNSS or levelling), as seed 003 "
+        "(Chen et al. 2023, section 4.1, Table 2) does, and reports the RMS of the series in a "
+        "stable area (METHODS.md section 3).\n\n"
+        "Inputs: the PS layer; the stations (points) with an id field; their series either as a "
+        "long table (station id, date, value in mm) or as date-named fields of the station layer "
+        "(e.g. D20190625); nearest PS or the mean of the PS within a radius; optionally a stable "
+        "area (polygons or a 0/1 field of the PS layer).\n\n"
+        "Method: the PS series is interpolated linearly in time to the station dates inside the "
+        "PS date span; both are referenced to their first common date (its value subtracted), "
+        "which is then left out of the statistics. Per station and pooled: RMSE of PS - station, "
+        "Pearson correlation, mean difference, number of pairs. RMS in the stable area: over its "
+        "points and dates, of the series itself (no deformation there). Both must be in the same "
+        "direction (LOS or vertical) and units (mm).\n\n"
+        "Output: a table with one row per station and a last row 'ALL' (pooled), plus the pooled "
+        "figures and the stable-area RMS as outputs."
+    )
+
+    INPUT = "INPUT"
+    STATIONS = "STATIONS"
+    STATION_ID_FIELD = "STATION_ID_FIELD"
+    STATION_DATE_FIELDS = "STATION_DATE_FIELDS"
+    SERIES_TABLE = "SERIES_TABLE"
+    SERIES_STATION_FIELD = "SERIES_STATION_FIELD"
+    SERIES_DATE_FIELD = "SERIES_DATE_FIELD"
+    SERIES_VALUE_FIELD = "SERIES_VALUE_FIELD"
+    MODE = "MODE"
+    RADIUS_M = "RADIUS_M"
+    STABLE_AREA = "STABLE_AREA"
+    STABLE_FIELD = "STABLE_FIELD"
+    OUTPUT = "OUTPUT"
+    RMSE_MM = "RMSE_MM"
+    CORRELATION = "CORRELATION"
+    MEAN_DIFFERENCE_MM = "MEAN_DIFFERENCE_MM"
+    STABLE_RMS_MM = "STABLE_RMS_MM"
+    MODES = ("nearest", "radius")
+
+    def initAlgorithm(self, config=None):
+        add_ps_input_parameters(self, self.INPUT, optional_fields=())
+        stations = QgsProcessingParameterFeatureSource(
+            self.STATIONS, self.tr("Benchmark stations (points)"), [QgsProcessing.TypeVectorPoint]
+        )
+        stations.setHelp(self.tr("GNSS or levelling points; reprojected to the PS layer's CRS when needed."))
+        self.addParameter(stations)
+        station_id = QgsProcessingParameterField(
+            self.STATION_ID_FIELD, self.tr("Station id field"), parentLayerParameterName=self.STATIONS
+        )
+        station_id.setHelp(self.tr("Identifies each station (and links it to the series table)."))
+        self.addParameter(station_id)
+        station_dates = QgsProcessingParameterString(
+            self.STATION_DATE_FIELDS,
+            self.tr("Station date fields (without a series table; empty = detect)"),
+            defaultValue="",
+            optional=True,
+        )
+        station_dates.setHelp(
+            self.tr(
+                "When the series are fields of the station layer: empty = detect names like D20190625; "
+                "else a comma list, a prefix or re:regex (as for the PS layer)."
+            )
+        )
+        self.addParameter(station_dates)
+        table = QgsProcessingParameterFeatureSource(
+            self.SERIES_TABLE,
+            self.tr("Station series table (long)"),
+            [QgsProcessing.TypeVector],
+            optional=True,
+        )
+        table.setHelp(self.tr("One row per station and date: station id, date, value (mm)."))
+        self.addParameter(table)
+        for name, label, help_text in (
+            (self.SERIES_STATION_FIELD, "Series table: station id field", "Station id of each row."),
+            (self.SERIES_DATE_FIELD, "Series table: date field", "Date (date type, YYYY-MM-DD or YYYYMMDD)."),
+            (
+                self.SERIES_VALUE_FIELD,
+                "Series table: value field (mm)",
+                "Displacement in mm (any reference).",
+            ),
+        ):
+            field = QgsProcessingParameterField(
+                name, self.tr(label), parentLayerParameterName=self.SERIES_TABLE, optional=True
+            )
+            field.setHelp(self.tr(help_text))
+            self.addParameter(field)
+        mode = QgsProcessingParameterEnum(
+            self.MODE,
+            self.tr("PS series at a station"),
+            options=[self.tr("Nearest PS point"), self.tr("Mean of the PS within the radius")],
+            defaultValue=0,
+        )
+        mode.setHelp(self.tr("Nearest PS, or the mean series of all PS within the radius."))
+        self.addParameter(mode)
+        radius = QgsProcessingParameterNumber(
+            self.RADIUS_M,
+            self.tr("Radius (m)"),
+            type=QgsProcessingParameterNumber.Double,
+            minValue=0.0,
+            defaultValue=100.0,
+        )
+        radius.setHelp(self.tr("Search radius for the mean mode, metres."))
+        self.addParameter(radius)
+        area = QgsProcessingParameterFeatureSource(
+            self.STABLE_AREA,
+            self.tr("Stable area (polygons)"),
+            [QgsProcessing.TypeVectorPolygon],
+            optional=True,
+        )
+        area.setHelp(self.tr("Polygons of non-deforming ground: the RMS of the series there is reported."))
+        self.addParameter(area)
+        stable_field = QgsProcessingParameterField(
+            self.STABLE_FIELD,
+            self.tr("Stable-point field (0/1)"),
+            parentLayerParameterName=self.INPUT,
+            optional=True,
+        )
+        stable_field.setHelp(self.tr("A 0/1 field of the PS layer marking stable points."))
+        self.addParameter(stable_field)
+        output = QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("Validation table"), QgsProcessing.TypeVector
+        )
+        output.setHelp(
+            self.tr("station_id, n_ps, distance_m, n_pairs, rmse_mm, correlation, mean_difference_mm.")
+        )
+        self.addParameter(output)
+        for name, label in (
+            (self.RMSE_MM, "Pooled RMSE (mm)"),
+            (self.CORRELATION, "Pooled correlation"),
+            (self.MEAN_DIFFERENCE_MM, "Pooled mean difference PS - station (mm)"),
+            (self.STABLE_RMS_MM, "RMS in the stable area (mm)"),
+        ):
+            self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
+
+    # --- stations -----------------------------------------------------------------------------
+
+    def _stations(self, parameters, context, ps):
+        source = self.parameterAsSource(parameters, self.STATIONS, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.STATIONS))
+        id_field = self.parameterAsString(parameters, self.STATION_ID_FIELD, context)
+        id_index = source.fields().lookupField(id_field)
+        if id_index < 0:
+            raise QgsProcessingException(f"{self.STATION_ID_FIELD}: no field {id_field!r} in the stations")
+        target = QgsCoordinateReferenceSystem(ps.crs) if ps.crs else source.sourceCrs()
+        transform = None
+        if source.sourceCrs().isValid() and target.isValid() and source.sourceCrs() != target:
+            transform = QgsCoordinateTransform(source.sourceCrs(), target, context.transformContext())
+        table = self.parameterAsSource(parameters, self.SERIES_TABLE, context)
+        date_names = dates = None
+        if table is None:
+            spec = self.parameterAsString(parameters, self.STATION_DATE_FIELDS, context)
+            try:
+                date_names, dates = detect_date_fields(source.fields().names(), spec)
+            except ValueError as exc:
+                raise QgsProcessingException(
+                    f"{self.STATION_DATE_FIELDS}: {exc} (or give a {self.SERIES_TABLE})"
+                ) from exc
+        stations = {}
+        for feature in source.getFeatures():
+            geom = feature.geometry()
+            if geom.isEmpty():
+                continue
+            if transform is not None:
+                geom.transform(transform)
+            point = geom.asPoint() if not geom.isMultipart() else geom.asMultiPoint()[0]
+            key = str(feature.attribute(id_index))
+            if key in stations:
+                raise QgsProcessingException(f"{self.STATION_ID_FIELD}: station id {key!r} appears twice")
+            station = {"id": key, "x": point.x(), "y": point.y()}
+            if date_names is not None:
+                station["dates"] = dates
+                station["values_mm"] = np.array(
+                    [to_float(feature.attribute(n), self.STATIONS) for n in date_names], dtype=np.float64
+                )
+            stations[key] = station
+        if not stations:
+            raise QgsProcessingException(f"{self.STATIONS}: the layer has no station point")
+        if table is not None:
+            self._attach_table(parameters, context, table, stations)
+        return list(stations.values())
+
+    def _attach_table(self, parameters, context, table, stations):
+        names = {}
+        for param in (self.SERIES_STATION_FIELD, self.SERIES_DATE_FIELD, self.SERIES_VALUE_FIELD):
+            name = self.parameterAsString(parameters, param, context)
+            index = table.fields().lookupField(name) if name else -1
+            if index < 0:
+                raise QgsProcessingException(f"{param}: choose a field of the {self.SERIES_TABLE}")
+            names[param] = index
+        rows = {}
+        for feature in table.getFeatures():
+            key = str(feature.attribute(names[self.SERIES_STATION_FIELD]))
+            date_value = feature.attribute(names[self.SERIES_DATE_FIELD])
+            if _is_null(date_value):
+                continue
+            date = to_date(date_value, self.SERIES_DATE_FIELD)
+            value = to_float(feature.attribute(names[self.SERIES_VALUE_FIELD]), self.SERIES_VALUE_FIELD)
+            rows.setdefault(key, {})[date] = value
+        unknown = sorted(set(rows) - set(stations))
+        if unknown:
+            raise QgsProcessingException(
+                f"{self.SERIES_STATION_FIELD}: station id(s) {unknown[:5]} of the table are not stations"
+            )
+        for key, station in stations.items():
+            series = rows.get(key, {})
+            dates = sorted(series)
+            station["dates"] = np.array(dates, dtype="datetime64[D]")
+            station["values_mm"] = np.array([series[d] for d in dates], dtype=np.float64)
+
+    # --- run ------------------------------------------------------------------------------------
+
+    def processAlgorithm(self, parameters, context, feedback):
+        steps = QgsProcessingMultiStepFeedback(3, feedback)
+        ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
+        steps.setCurrentStep(1)
+        stations = self._stations(parameters, context, ps)
+        mode = self.MODES[self.parameterAsEnum(parameters, self.MODE, context)]
+        radius = self.parameterAsDouble(parameters, self.RADIUS_M, context)
+        try:
+            report = compare_with_benchmarks(
+                ps.x, ps.y, ps.dates, ps.displacement_mm, stations, mode=mode, radius_m=radius
+            )
+        except ValueError as exc:
+            name = self.RADIUS_M if str(exc).startswith("radius_m") else self.STATIONS
+            raise QgsProcessingException(f"{name}: {exc}") from exc
+        mask = stable_mask(self, parameters, context, ps, feedback, self.STABLE_AREA, self.STABLE_FIELD)
+        stable_rms = float("nan") if mask is None else stable_area_rms(ps.displacement_mm, mask)
+
+        steps.setCurrentStep(2)
+        fields = QgsFields()
+        for name, kind in (
+            ("station_id", "str"),
+            ("n_ps", "int"),
+            ("distance_m", "float"),
+            ("n_pairs", "int"),
+            ("rmse_mm", "float"),
+            ("correlation", "float"),
+            ("mean_difference_mm", "float"),
+        ):
+            fields.append(_qgs_field(name, kind))
+        sink, dest = self.parameterAsSink(
+            parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem()
+        )
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+
+        def number(value):
+            return float(value) if np.isfinite(value) else None
+
+        features = []
+        for s in report.stations:
+            feature = QgsFeature(fields)
+            feature.setAttributes(
+                [
+                    str(s.station_id),
+                    int(s.n_ps),
+                    number(s.distance_m),
+                    int(s.n_pairs),
+                    number(s.rmse_mm),
+                    number(s.correlation),
+                    number(s.mean_difference_mm),
+                ]
+            )
+            features.append(feature)
+            if s.n_pairs == 0:
+                feedback.pushWarning(f"Station {s.station_id}: no PS or no common dates, not compared.")
+            else:
+                feedback.pushInfo(
+                    f"Station {s.station_id}: {s.n_pairs} dates, RMSE {s.rmse_mm:.2f} mm, "
+                    f"r {s.correlation:.3f}, mean difference {s.mean_difference_mm:.2f} mm"
+                )
+        total = QgsFeature(fields)
+        total.setAttributes(
+            [
+                "ALL",
+                int(sum(s.n_ps for s in report.stations)),
+                None,
+                int(report.n_pairs),
+                number(report.rmse_mm),
+                number(report.correlation),
+                number(report.mean_difference_mm),
+            ]
+        )
+        features.append(total)
+        if not sink.addFeatures(features, QgsFeatureSink.FastInsert):
+            raise QgsProcessingException(f"{self.OUTPUT}: writing failed: {sink.lastError()}")
+        if mask is not None:
+            feedback.pushInfo(f"RMS in the stable area ({int(mask.sum())} points): {stable_rms:.3f} mm.")
+        return {
+            self.OUTPUT: dest,
+            self.RMSE_MM: report.rmse_mm,
+            self.CORRELATION: report.correlation,
+            self.MEAN_DIFFERENCE_MM: report.mean_difference_mm,
+            self.STABLE_RMS_MM: stable_rms,
+        }
