@@ -1,0 +1,172 @@
+"""Figures and scores for the sample study area, from the files the algorithms wrote.
+
+Everything is read back from the outputs (never from the algorithms' memory), so the report
+shows what a user would get. The scores use the planted truth (METHODS.md section 6):
+
+- *stable RMS*: RMS over stable points and all epochs of (series - true deformation), mm;
+- *bowl velocity error*: RMS of (velocity - true velocity) over points in subsidence bowls, mm/yr;
+- *stations*: four benchmark stations (two in bowls, two stable) compared with the mean PS
+  series within 300 m: RMSE and correlation against the true deformation there.
+"""
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from subsidence_lab.core.ps_io import read_ps_file
+from subsidence_lab.core.ps_ops import velocity
+from subsidence_lab.core.synthetic import load_truth
+from subsidence_lab.ui import plots
+
+STATION_RADIUS_M = 300.0
+
+
+def _aligned(path, ids):
+    """Series of the layer at ``path`` in the order of ``ids`` (the truth's order)."""
+    ps = read_ps_file(path, date_fields="D")
+    order = {v: i for i, v in enumerate(ps.ids.tolist())}
+    index = np.array([order[i] for i in ids.tolist()])
+    return ps.displacement_mm[index], ps.dates
+
+
+def _stations(truth):
+    """Two stations at bowl centres, two in the stable area far from every bowl."""
+    x, y, stable = truth["x"], truth["y"], truth["stable_mask"]
+    bowls = [b for b in truth["bowls"] if b["kind"] == "subsidence"][:2]
+    picks = [(f"B{i + 1}", b["x"], b["y"]) for i, b in enumerate(bowls)]
+    far = np.full(x.shape, np.inf)
+    for b in truth["bowls"]:
+        far = np.minimum(far, np.hypot(x - b["x"], y - b["y"]) - b["radius_m"])
+    candidates = np.flatnonzero(stable & (far > 2000))
+    rng = np.random.default_rng(0)
+    for j, i in enumerate(rng.choice(candidates, 2, replace=False)):
+        picks.append((f"S{j + 1}", x[i], y[i]))
+    return picks
+
+
+def _station_scores(series, truth_def, x, y, stations):
+    rows = []
+    for name, sx, sy in stations:
+        near = np.hypot(x - sx, y - sy) <= STATION_RADIUS_M
+        ps_mean = np.nanmean(series[near], axis=0)
+        true_mean = truth_def[near].mean(axis=0)
+        diff = ps_mean - true_mean
+        ok = ~np.isnan(ps_mean)
+        corr = float(np.corrcoef(ps_mean[ok], true_mean[ok])[0, 1])
+        rows.append((name, int(near.sum()), float(np.sqrt(np.nanmean(diff**2))), corr))
+    return rows
+
+
+def write_report(out, pca_result=None):
+    path = lambda name: os.path.join(out, name)  # noqa: E731
+    truth = load_truth(path("truth.npz"))
+    ids, x, y = truth["ids"], truth["x"], truth["y"]
+    true_def = truth["truth"]["deformation"] + truth["truth"]["seasonal_deformation"]
+    stable = truth["stable_mask"]
+    v_true = truth["velocity_true_mm_per_year"]
+    in_bowl = np.zeros(len(ids), bool)
+    for b in truth["bowls"]:
+        if b["kind"] == "subsidence":
+            in_bowl |= np.hypot(x - b["x"], y - b["y"]) < 0.5 * b["radius_m"]
+
+    methods = {}
+    for label, name in (("raw", "ps_observed.gpkg"), ("filter", "ps_filtered.gpkg"),
+                        ("PCA method", "ps_corrected.gpkg")):
+        series, dates = _aligned(path(name), ids)
+        methods[label] = series
+    vel = {label: velocity(s, dates)[0] for label, s in methods.items()}
+
+    stations = _stations(truth)
+    header = f"{'method':<12} {'stable RMS':>10} {'bowl v err':>10}  "
+    table = [header + "  ".join(f"{s[0]:>11}" for s in stations)]
+    scores = {}
+    for label, series in methods.items():
+        resid = (series - true_def)[stable]
+        stable_rms = float(np.sqrt(np.nanmean(resid**2)))
+        bowl_err = float(np.sqrt(np.mean((vel[label][in_bowl] - v_true[in_bowl]) ** 2)))
+        st = _station_scores(series, true_def, x, y, stations)
+        scores[label] = {"stable_rms_mm": stable_rms, "bowl_velocity_rmse_mm_per_year": bowl_err,
+                         "stations": {s[0]: {"n_ps": s[1], "rmse_mm": s[2], "corr": s[3]} for s in st}}
+        table.append(f"{label:<12} {stable_rms:10.2f} {bowl_err:10.2f}  "
+                     + "  ".join(f"{s[2]:11.2f}" for s in st))
+
+    _figure_study_area(path, truth, x, y, v_true)
+    _figure_components(path, x, y, ids)
+    _figure_correction(path, x, y, dates, methods, vel, v_true, true_def, stations)
+
+    with open(path("summary.md"), "w") as handle:
+        handle.write("# Sample study area: PCA-based error removal against the planted truth\n\n")
+        handle.write("RMS in mm (stable area: all stable points and epochs; stations: mean PS within "
+                     f"{STATION_RADIUS_M:.0f} m vs true deformation, RMSE and correlation r); bowl "
+                     "velocity error: RMSE in mm/yr over points in the inner half of the subsidence "
+                     "bowls.\n\n")
+        handle.write("```\n" + "\n".join(table) + "\n```\n\n")
+        handle.write("Figures: fig_study_area.png, fig_components.png, fig_correction.png\n")
+    return {"table": table, "scores": scores, "stations": [list(map(str, s)) for s in stations]}
+
+
+def _figure_study_area(path, truth, x, y, v_true):
+    from subsidence_lab.core.groundwater_io import read_groundwater
+
+    gw = read_groundwater(path("groundwater.gpkg"))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    plots.points_map(axes[0], x, y, v_true, "True LOS velocity and wells", "mm/yr")
+    wells = read_ps_wells(path("wells.gpkg"))
+    axes[0].plot(wells[0], wells[1], "k^", ms=7, label="wells")
+    axes[0].legend(fontsize=7)
+    w = 0
+    plots.series(axes[1], gw.dates, {layer: gw.levels_m[w, k] for k, layer in enumerate(gw.layers)},
+                 f"Groundwater head at well {gw.well_ids[w]} (dominant layer: {truth['dominant_layer']})",
+                 "head (m)")
+    fig.tight_layout()
+    fig.savefig(path("fig_study_area.png"), dpi=110)
+    plt.close(fig)
+
+
+def read_ps_wells(gpkg):
+    from osgeo import ogr
+
+    ds = ogr.Open(gpkg)
+    layer = ds.GetLayer(0)
+    xy = np.array([f.GetGeometryRef().GetPoint_2D() for f in layer])
+    return xy[:, 0], xy[:, 1]
+
+
+def _figure_components(path, x, y, ids):
+    """Component maps S_k W_k (mm, as seed 003 plots them) over their temporal curves T_k."""
+    from subsidence_lab.core.pca import Decomposition
+
+    dec = Decomposition.load(path("decomposition.npz"))
+    maps = dec.component_maps_mm()
+    k = maps.shape[1]
+    fig, axes = plt.subplots(2, k, figsize=(3.2 * k, 6.2))
+    for j in range(k):
+        title = f"PC{j + 1}: {dec.labels[j]}\n{100 * dec.variance_share[j]:.1f} % of variance"
+        plots.points_map(axes[0, j], x, y, maps[:, j], title, "mm", size=2)
+        plots.series(axes[1, j], dec.dates, {f"T{j + 1}": dec.temporal[:, j]})
+    fig.tight_layout()
+    fig.savefig(path("fig_components.png"), dpi=100)
+    plt.close(fig)
+
+
+def _figure_correction(path, x, y, dates, methods, vel, v_true, true_def, stations):
+    fig = plt.figure(figsize=(15, 9))
+    lim = plots.symmetric_limits(v_true)
+    panels = [("raw", vel["raw"]), ("PCA method", vel["PCA method"]), ("truth", v_true)]
+    for j, (label, v) in enumerate(panels):
+        ax = fig.add_subplot(2, 3, j + 1)
+        plots.points_map(ax, x, y, v, f"LOS velocity: {label}", "mm/yr", limits=lim, size=2)
+    for j, (name, sx, sy) in enumerate(stations[:1] + stations[2:3]):
+        ax = fig.add_subplot(2, 2, 3 + j)
+        near = np.hypot(x - sx, y - sy) <= STATION_RADIUS_M
+        curves = {label: np.nanmean(s[near], axis=0) for label, s in methods.items()}
+        curves["truth"] = true_def[near].mean(axis=0)
+        plots.series(ax, dates, curves, f"Station {name}: mean of {near.sum()} PS within 300 m", "LOS (mm)",
+                     styles={"truth": {"lw": 2.2, "color": "k", "ls": "--"}})
+    fig.tight_layout()
+    fig.savefig(path("fig_correction.png"), dpi=100)
+    plt.close(fig)
