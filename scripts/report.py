@@ -41,9 +41,19 @@ def _stations(truth):
     far = np.full(x.shape, np.inf)
     for b in truth["bowls"]:
         far = np.minimum(far, np.hypot(x - b["x"], y - b["y"]) - b["radius_m"])
+    # the two stable points, 3 km apart at least, with the most PS within the station radius
     candidates = np.flatnonzero(stable & (far > 2000))
-    rng = np.random.default_rng(0)
-    for j, i in enumerate(rng.choice(candidates, 2, replace=False)):
+    from scipy.spatial import cKDTree
+
+    counts = np.array([len(n) for n in cKDTree(np.c_[x, y]).query_ball_point(
+        np.c_[x[candidates], y[candidates]], STATION_RADIUS_M)])
+    chosen = []
+    for i in candidates[np.argsort(-counts, kind="stable")]:
+        if all(np.hypot(x[i] - x[c], y[i] - y[c]) > 3000 for c in chosen):
+            chosen.append(i)
+        if len(chosen) == 2:
+            break
+    for j, i in enumerate(chosen):
         picks.append((f"S{j + 1}", x[i], y[i]))
     return picks
 
@@ -154,12 +164,18 @@ def _figure_components(path, x, y, ids):
 
 
 def _figure_correction(path, x, y, dates, methods, vel, v_true, true_def, stations):
-    fig = plt.figure(figsize=(15, 9))
-    lim = plots.symmetric_limits(v_true)
-    panels = [("raw", vel["raw"]), ("PCA method", vel["PCA method"]), ("truth", v_true)]
-    for j, (label, v) in enumerate(panels):
-        ax = fig.add_subplot(2, 3, j + 1)
-        plots.points_map(ax, x, y, v, f"LOS velocity: {label}", "mm/yr", limits=lim, size=2)
+    """Top: true velocity, then each method's velocity error against it (mm/yr, small scale:
+    at the bowls' +-100 mm/yr the errors would be invisible). Bottom: two stations' series."""
+    fig = plt.figure(figsize=(17, 9))
+    ax = fig.add_subplot(2, 4, 1)
+    plots.points_map(ax, x, y, v_true, "True LOS velocity", "mm/yr", size=2)
+    lim = plots.symmetric_limits(vel["raw"] - v_true)
+    for j, label in enumerate(("raw", "filter", "PCA method")):
+        ax = fig.add_subplot(2, 4, j + 2)
+        err = vel[label] - v_true
+        rms = float(np.sqrt(np.nanmean(err**2)))
+        title = f"Velocity error: {label} (RMS {rms:.2f})"
+        plots.points_map(ax, x, y, err, title, "mm/yr", limits=lim, size=2)
     for j, (name, sx, sy) in enumerate(stations[:1] + stations[2:3]):
         ax = fig.add_subplot(2, 2, 3 + j)
         near = np.hypot(x - sx, y - sy) <= STATION_RADIUS_M

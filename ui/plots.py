@@ -5,6 +5,7 @@ serves a ``FigureCanvasQTAgg`` in a dock and a PNG written headless.
 """
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 SUBSIDENCE_CMAP = "RdBu"  # red = subsidence (negative), blue = uplift
 
@@ -27,6 +28,8 @@ def points_map(ax, x, y, values, title="", label="", cmap=SUBSIDENCE_CMAP, limit
     ax.set_title(title, fontsize=10)
     ax.tick_params(labelsize=7)
     ax.ticklabel_format(style="plain", useOffset=False)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.yaxis.set_major_locator(MaxNLocator(5))
     cbar = ax.figure.colorbar(art, ax=ax, shrink=0.8)
     cbar.set_label(label, fontsize=8)
     cbar.ax.tick_params(labelsize=7)
