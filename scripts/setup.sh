@@ -17,8 +17,15 @@ done
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   say "installing Debian packages: ${missing[*]} (about 2 minutes)"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  log="$(mktemp /tmp/subsidence-lab-apt.XXXXXX.log)"
+  if ! { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+           "${missing[@]}"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    say "apt-get failed; full log: $log"
+    exit 1
+  fi
+  say "Debian packages installed (log: $log)"
 else
   say "Debian packages present: ${debs[*]}"
 fi
@@ -32,12 +39,32 @@ fi
 
 req="$here/requirements-dev.txt"
 stamp="$venv/.subsidence-lab-requirements"
-if [ -f "$stamp" ] && cmp -s "$req" "$stamp" && "$venv/bin/python" -m pip check >/dev/null 2>&1; then
+pins_ok() {  # every "name==version" line of requirements-dev.txt is what the venv has
+  "$venv/bin/python" - "$req" <<'PY'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+for line in open(sys.argv[1]):
+    line = line.split("#")[0].strip()
+    if "==" in line:
+        name, pin = line.split("==")
+        try:
+            have = version(name.strip())
+        except PackageNotFoundError:
+            sys.exit(1)
+        if have.split("+")[0] != pin.strip():
+            sys.exit(1)
+PY
+}
+if [ -f "$stamp" ] && cmp -s "$req" "$stamp" && pins_ok; then
   say "pinned Python packages present (requirements-dev.txt unchanged)"
 else
   say "installing pinned Python packages from requirements-dev.txt (torch CPU wheel from local disk)"
-  "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-  "$venv/bin/python" -c "import torch, pytest, pytest_qgis" || { say "pip install failed"; exit 1; }
+  log="$(mktemp /tmp/subsidence-lab-pip.XXXXXX.log)"
+  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" | tail -n 30 >&2
+    say "pip install failed; full log: $log"
+    exit 1
+  fi
   cp "$req" "$stamp"
 fi
 
