@@ -4,13 +4,9 @@ import os
 
 import numpy as np
 from qgis.core import (
-    Qgis,
     QgsCoordinateReferenceSystem,
     QgsFeature,
-    QgsFeatureSink,
-    QgsField,
     QgsFields,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
@@ -20,35 +16,15 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QVariant
+from qgis.PyQt.QtCore import QDate
 
 from ..core.pca import DEFAULT_K, decompose
 from ..core.pca_diagnostics import DIAGNOSTIC_NAMES
 from ..core.raster_sampling import sample_raster
+from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
-
-try:  # Qt6 builds (QGIS >= 3.38 / 4) type fields with QMetaType
-    from qgis.PyQt.QtCore import QMetaType
-except ImportError:  # pragma: no cover
-    QMetaType = None
-
-_USE_METATYPE = QMetaType is not None and Qgis.QGIS_VERSION_INT >= 33800
-
-
-def _field(name, kind):
-    if _USE_METATYPE:
-        types = {
-            "float": QMetaType.Type.Double,
-            "int": QMetaType.Type.Int,
-            "str": QMetaType.Type.QString,
-            "date": QMetaType.Type.QDate,
-        }
-    else:
-        types = {"float": QVariant.Double, "int": QVariant.Int, "str": QVariant.String, "date": QVariant.Date}
-    return QgsField(name, types[kind])
 
 
 def _number(value):
@@ -104,7 +80,7 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         k = QgsProcessingParameterNumber(
             self.N_COMPONENTS,
             self.tr("Number of components (0 = suggest)"),
-            type=QgsProcessingParameterNumber.Integer,
+            type=compat.NUMBER_INTEGER,
             minValue=0,
             defaultValue=DEFAULT_K,
         )
@@ -134,12 +110,12 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         band.setHelp(self.tr("Band of the DEM holding the elevation (default 1)."))
         self.addParameter(band)
         output = QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("PS points with component maps"), QgsProcessing.TypeVectorPoint
+            self.OUTPUT, self.tr("PS points with component maps"), compat.SOURCE_VECTOR_POINT
         )
         output.setHelp(self.tr("Points with id and PC1..PCk = S_k * sigma_k, mm (the maps seed 003 plots)."))
         self.addParameter(output)
         components = QgsProcessingParameterFeatureSink(
-            self.COMPONENTS, self.tr("Components table"), QgsProcessing.TypeVector
+            self.COMPONENTS, self.tr("Components table"), compat.SOURCE_VECTOR
         )
         components.setHelp(
             self.tr(
@@ -149,7 +125,7 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         )
         self.addParameter(components)
         temporal = QgsProcessingParameterFeatureSink(
-            self.TEMPORAL, self.tr("Temporal components table"), QgsProcessing.TypeVector
+            self.TEMPORAL, self.tr("Temporal components table"), compat.SOURCE_VECTOR
         )
         temporal.setHelp(self.tr("One row per date: date, T1..Tk (unitless, orthonormal columns)."))
         self.addParameter(temporal)
@@ -187,7 +163,7 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
 
     def _table_sink(self, parameters, name, context, fields):
         sink, dest = self.parameterAsSink(
-            parameters, name, context, fields, QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem()
+            parameters, name, context, fields, compat.WKB_NO_GEOMETRY, QgsCoordinateReferenceSystem()
         )
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, name))
@@ -248,7 +224,7 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
             ("variance_share", "float"),
             ("cumulative_share", "float"),
         ] + [(name, "float") for name in DIAGNOSTIC_NAMES]:
-            comp_fields.append(_field(name, kind))
+            comp_fields.append(compat.field(name, kind))
         sink, comp_id = self._table_sink(parameters, self.COMPONENTS, context, comp_fields)
         share, cumulative = dec.variance_share, dec.cumulative_share
         rows = []
@@ -259,13 +235,13 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
                 + [_number(dec.diagnostics[name][j]) for name in DIAGNOSTIC_NAMES]
             )
             rows.append(feature)
-        if not sink.addFeatures(rows, QgsFeatureSink.FastInsert):
+        if not sink.addFeatures(rows, compat.SINK_FAST_INSERT):
             raise QgsProcessingException(f"{self.COMPONENTS}: writing failed: {sink.lastError()}")
 
         temp_fields = QgsFields()
-        temp_fields.append(_field("date", "date"))
+        temp_fields.append(compat.field("date", "date"))
         for j in range(dec.k):
-            temp_fields.append(_field(f"T{j + 1}", "float"))
+            temp_fields.append(compat.field(f"T{j + 1}", "float"))
         sink, temp_id = self._table_sink(parameters, self.TEMPORAL, context, temp_fields)
         rows = []
         for i, date in enumerate(ps.dates.astype(object)):
@@ -274,7 +250,7 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
                 [QDate(date.year, date.month, date.day)] + [float(v) for v in dec.temporal[i]]
             )
             rows.append(feature)
-        if not sink.addFeatures(rows, QgsFeatureSink.FastInsert):
+        if not sink.addFeatures(rows, compat.SINK_FAST_INSERT):
             raise QgsProcessingException(f"{self.TEMPORAL}: writing failed: {sink.lastError()}")
 
         path = self.parameterAsFileOutput(parameters, self.DECOMPOSITION, context)

@@ -9,7 +9,6 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsGeometry,
     QgsPointXY,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
@@ -31,6 +30,7 @@ from ..core.pca import DEFAULT_K, Decomposition, decompose
 from ..core.polynomial import POLYNOMIAL_KINDS
 from ..core.raster_sampling import sample_raster
 from ..core.validation import stable_area_rms
+from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
 
@@ -133,7 +133,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         k = QgsProcessingParameterNumber(
             self.N_COMPONENTS,
             self.tr("Number of components when decomposing here (0 = suggest)"),
-            type=QgsProcessingParameterNumber.Integer,
+            type=compat.NUMBER_INTEGER,
             minValue=0,
             defaultValue=DEFAULT_K,
         )
@@ -191,7 +191,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         area = QgsProcessingParameterFeatureSource(
             self.STABLE_AREA,
             self.tr("Stable area (polygons)"),
-            [QgsProcessing.TypeVectorPolygon],
+            [compat.SOURCE_VECTOR_POLYGON],
             optional=True,
         )
         area.setHelp(
@@ -205,7 +205,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             self.STABLE_FIELD,
             self.tr("Stable-point field (0/1)"),
             parentLayerParameterName=self.INPUT,
-            type=QgsProcessingParameterField.Any,
+            type=compat.FIELD_ANY,
             optional=True,
         )
         field.setHelp(
@@ -218,7 +218,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         quiet = QgsProcessingParameterNumber(
             self.QUIET_VELOCITY,
             self.tr("Without a stable area: fit on points moving less than (mm/yr; 0 = all points)"),
-            type=QgsProcessingParameterNumber.Double,
+            type=compat.NUMBER_DOUBLE,
             minValue=0.0,
             defaultValue=QUIET_VELOCITY_MM_PER_YEAR,
         )
@@ -242,7 +242,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         )
         self.addParameter(removed)
         output = QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Corrected PS points"), QgsProcessing.TypeVectorPoint
+            self.OUTPUT, self.tr("Corrected PS points"), compat.SOURCE_VECTOR_POINT
         )
         output.setHelp(
             self.tr(
@@ -493,7 +493,7 @@ def _field_values(alg, parameters, context, field, ps, field_name, input_name):
             f"{field_name}: the layer has {source.featureCount()} features but "
             f"{ps.n_points} points were read; use the field without a selection"
         )
-    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
+    request = QgsFeatureRequest().setFlags(compat.REQUEST_NO_GEOMETRY).setSubsetOfAttributes([index])
     values = [f.attribute(index) for f in source.getFeatures(request)]
     return np.array([0 if v is None or str(v) in ("NULL", "") else v for v in values], dtype=object).astype(
         str

@@ -8,7 +8,6 @@ from qgis.core import (
     QgsGeometry,
     QgsPoint,
     QgsPointXY,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -19,6 +18,7 @@ from qgis.core import (
 )
 
 from ..core import ps_ops
+from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
 
@@ -69,7 +69,7 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
         scene = QgsProcessingParameterNumber(
             self.SCENE_INCIDENCE_DEG,
             self.tr("Scene incidence angle (degrees), when there is no incidence field"),
-            type=QgsProcessingParameterNumber.Double,
+            type=compat.NUMBER_DOUBLE,
             minValue=0.0,
             maxValue=79.9,
             optional=True,
@@ -89,7 +89,7 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
         ref_area = QgsProcessingParameterFeatureSource(
             self.REFERENCE_AREA,
             self.tr("Reference area (polygons)"),
-            [QgsProcessing.TypeVectorPolygon],
+            [compat.SOURCE_VECTOR_POLYGON],
             optional=True,
         )
         ref_area.setHelp(self.tr("The mean series of the points inside these polygons is subtracted."))
@@ -100,7 +100,7 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
         monthly.setHelp(self.tr("Linear interpolation in time, no extrapolation (METHODS.md section 4)."))
         self.addParameter(monthly)
         output = QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Prepared PS points"), QgsProcessing.TypeVectorPoint
+            self.OUTPUT, self.tr("Prepared PS points"), compat.SOURCE_VECTOR_POINT
         )
         output.setHelp(self.tr("Point layer with summary fields and one field per date (DYYYYMMDD, mm)."))
         self.addParameter(output)

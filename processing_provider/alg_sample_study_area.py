@@ -4,43 +4,24 @@ import os
 
 import numpy as np
 from qgis.core import (
-    Qgis,
     QgsCoordinateReferenceSystem,
     QgsFeature,
-    QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsPointXY,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QVariant
+from qgis.PyQt.QtCore import QDate
 
 from ..core import synthetic
+from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .ps_io import write_ps
-
-try:  # Qt6 builds (QGIS >= 3.38 / 4) type fields with QMetaType
-    from qgis.PyQt.QtCore import QMetaType
-except ImportError:  # pragma: no cover
-    QMetaType = None
-
-_USE_METATYPE = QMetaType is not None and Qgis.QGIS_VERSION_INT >= 33800
-
-
-def _field(name, kind):
-    if _USE_METATYPE:
-        types = {"float": QMetaType.Type.Double, "str": QMetaType.Type.QString, "date": QMetaType.Type.QDate}
-    else:
-        types = {"float": QVariant.Double, "str": QVariant.String, "date": QVariant.Date}
-    return QgsField(name, types[kind])
 
 
 def _none_if_nan(value):
@@ -86,7 +67,7 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
     OUTPUT_TRUTH = "OUTPUT_TRUTH"
 
     def initAlgorithm(self, config=None):
-        integer = QgsProcessingParameterNumber.Integer
+        integer = compat.NUMBER_INTEGER
         seed = QgsProcessingParameterNumber(
             self.SEED, self.tr("Random seed"), type=integer, defaultValue=0, minValue=0
         )
@@ -117,7 +98,7 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
         nan_fraction = QgsProcessingParameterNumber(
             self.NAN_FRACTION,
             self.tr("Share of missing values"),
-            type=QgsProcessingParameterNumber.Double,
+            type=compat.NUMBER_DOUBLE,
             defaultValue=0.02,
             minValue=0.0,
             maxValue=0.49,
@@ -143,19 +124,19 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
             (
                 self.OUTPUT_PS,
                 "PS points",
-                QgsProcessing.TypeVectorPoint,
+                compat.SOURCE_VECTOR_POINT,
                 "Observed LOS displacement (mm) per date, with height and incidence angle.",
             ),
             (
                 self.OUTPUT_WELLS,
                 "Wells",
-                QgsProcessing.TypeVectorPoint,
+                compat.SOURCE_VECTOR_POINT,
                 "Observation wells with the screen depth (m below surface) of each aquifer layer.",
             ),
             (
                 self.OUTPUT_GROUNDWATER,
                 "Groundwater levels",
-                QgsProcessing.TypeVector,
+                compat.SOURCE_VECTOR,
                 "Table without geometry: well_id, date and the head (m above datum) of each layer, monthly.",
             ),
         )
@@ -241,12 +222,12 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
         table = synthetic.wells_table(area)
         depth_names = [name for name in table if name.startswith("screen_depth_")]
         fields = QgsFields()
-        fields.append(_field("well_id", "str"))
+        fields.append(compat.field("well_id", "str"))
         for name in depth_names:
-            fields.append(_field(name, "float"))
+            fields.append(compat.field(name, "float"))
         crs = QgsCoordinateReferenceSystem(area.groundwater.crs)
         sink, dest_id = self.parameterAsSink(
-            parameters, self.OUTPUT_WELLS, context, fields, QgsWkbTypes.Point, crs
+            parameters, self.OUTPUT_WELLS, context, fields, compat.WKB_POINT, crs
         )
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_WELLS))
@@ -258,7 +239,7 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
             )
             feature.setAttributes([str(well_id)] + [_none_if_nan(table[name][i]) for name in depth_names])
             features.append(feature)
-        if not sink.addFeatures(features, QgsFeatureSink.FastInsert):
+        if not sink.addFeatures(features, compat.SINK_FAST_INSERT):
             raise QgsProcessingException(f"{self.OUTPUT_WELLS}: writing features failed: {sink.lastError()}")
         return dest_id
 
@@ -266,16 +247,16 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
         table = synthetic.groundwater_wide_table(area)
         layers = list(area.groundwater.layers)
         fields = QgsFields()
-        fields.append(_field("well_id", "str"))
-        fields.append(_field("date", "date"))
+        fields.append(compat.field("well_id", "str"))
+        fields.append(compat.field("date", "date"))
         for name in layers:
-            fields.append(_field(name, "float"))
+            fields.append(compat.field(name, "float"))
         sink, dest_id = self.parameterAsSink(
             parameters,
             self.OUTPUT_GROUNDWATER,
             context,
             fields,
-            QgsWkbTypes.NoGeometry,
+            compat.WKB_NO_GEOMETRY,
             QgsCoordinateReferenceSystem(),
         )
         if sink is None:
@@ -289,7 +270,7 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
             feature = QgsFeature(fields)
             feature.setAttributes([str(well_id), dates[i]] + [_none_if_nan(col[i]) for col in columns])
             features.append(feature)
-        if not sink.addFeatures(features, QgsFeatureSink.FastInsert):
+        if not sink.addFeatures(features, compat.SINK_FAST_INSERT):
             raise QgsProcessingException(
                 f"{self.OUTPUT_GROUNDWATER}: writing features failed: {sink.lastError()}"
             )

@@ -2,7 +2,6 @@
 
 import numpy as np
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingParameterBoolean,
@@ -13,6 +12,7 @@ from qgis.core import (
 from ..core.dates import date_field_name
 from ..core.error_removal import linear_velocity
 from ..core.spatiotemporal_filter import spatiotemporal_filter
+from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
 
@@ -49,7 +49,7 @@ class SpatiotemporalFilterAlgorithm(SubsidenceAlgorithm):
         days = QgsProcessingParameterNumber(
             self.WINDOW_DAYS,
             self.tr("Time window (days)"),
-            type=QgsProcessingParameterNumber.Double,
+            type=compat.NUMBER_DOUBLE,
             minValue=1.0,
             defaultValue=100.0,
         )
@@ -58,7 +58,7 @@ class SpatiotemporalFilterAlgorithm(SubsidenceAlgorithm):
         metres = QgsProcessingParameterNumber(
             self.WINDOW_M,
             self.tr("Spatial window (m)"),
-            type=QgsProcessingParameterNumber.Double,
+            type=compat.NUMBER_DOUBLE,
             minValue=1.0,
             defaultValue=80.0,
         )
@@ -70,7 +70,7 @@ class SpatiotemporalFilterAlgorithm(SubsidenceAlgorithm):
         removed.setHelp(self.tr("Adds A<date> fields: the atmosphere estimate removed at each date (mm)."))
         self.addParameter(removed)
         output = QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Filtered PS points"), QgsProcessing.TypeVectorPoint
+            self.OUTPUT, self.tr("Filtered PS points"), compat.SOURCE_VECTOR_POINT
         )
         output.setHelp(
             self.tr("id, velocity_mm_per_year, velocity_std_mm_per_year, residual_rms_mm, series D<date>.")

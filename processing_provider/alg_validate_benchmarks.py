@@ -4,14 +4,10 @@ import datetime
 
 import numpy as np
 from qgis.core import (
-    Qgis,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsFeature,
-    QgsFeatureSink,
-    QgsField,
     QgsFields,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
@@ -21,30 +17,14 @@ from qgis.core import (
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.dates import detect_date_fields
 from ..core.validation import compare_with_benchmarks, stable_area_rms
+from . import compat
 from .alg_pca_error_removal import stable_mask
 from .base import SubsidenceAlgorithm
 from .ps_io import add_ps_input_parameters, read_ps
-
-try:  # Qt6 builds (QGIS >= 3.38 / 4) type fields with QMetaType
-    from qgis.PyQt.QtCore import QMetaType
-except ImportError:  # pragma: no cover
-    QMetaType = None
-
-_USE_METATYPE = QMetaType is not None and Qgis.QGIS_VERSION_INT >= 33800
-
-
-def _qgs_field(name, kind):
-    if _USE_METATYPE:
-        types = {"float": QMetaType.Type.Double, "int": QMetaType.Type.Int, "str": QMetaType.Type.QString}
-    else:
-        types = {"float": QVariant.Double, "int": QVariant.Int, "str": QVariant.String}
-    return QgsField(name, types[kind])
 
 
 def _is_null(value):
@@ -124,7 +104,7 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
     def initAlgorithm(self, config=None):
         add_ps_input_parameters(self, self.INPUT, optional_fields=())
         stations = QgsProcessingParameterFeatureSource(
-            self.STATIONS, self.tr("Benchmark stations (points)"), [QgsProcessing.TypeVectorPoint]
+            self.STATIONS, self.tr("Benchmark stations (points)"), [compat.SOURCE_VECTOR_POINT]
         )
         stations.setHelp(self.tr("GNSS or levelling points; reprojected to the PS layer's CRS when needed."))
         self.addParameter(stations)
@@ -149,7 +129,7 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
         table = QgsProcessingParameterFeatureSource(
             self.SERIES_TABLE,
             self.tr("Station series table (long)"),
-            [QgsProcessing.TypeVector],
+            [compat.SOURCE_VECTOR],
             optional=True,
         )
         table.setHelp(self.tr("One row per station and date: station id, date, value (mm)."))
@@ -179,7 +159,7 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
         radius = QgsProcessingParameterNumber(
             self.RADIUS_M,
             self.tr("Radius (m)"),
-            type=QgsProcessingParameterNumber.Double,
+            type=compat.NUMBER_DOUBLE,
             minValue=0.0,
             defaultValue=100.0,
         )
@@ -188,7 +168,7 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
         area = QgsProcessingParameterFeatureSource(
             self.STABLE_AREA,
             self.tr("Stable area (polygons)"),
-            [QgsProcessing.TypeVectorPolygon],
+            [compat.SOURCE_VECTOR_POLYGON],
             optional=True,
         )
         area.setHelp(self.tr("Polygons of non-deforming ground: the RMS of the series there is reported."))
@@ -202,7 +182,7 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
         stable_field.setHelp(self.tr("A 0/1 field of the PS layer marking stable points."))
         self.addParameter(stable_field)
         output = QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Validation table"), QgsProcessing.TypeVector
+            self.OUTPUT, self.tr("Validation table"), compat.SOURCE_VECTOR
         )
         output.setHelp(
             self.tr("station_id, n_ps, distance_m, n_pairs, rmse_mm, correlation, mean_difference_mm.")
@@ -322,9 +302,9 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
             ("correlation", "float"),
             ("mean_difference_mm", "float"),
         ):
-            fields.append(_qgs_field(name, kind))
+            fields.append(compat.field(name, kind))
         sink, dest = self.parameterAsSink(
-            parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem()
+            parameters, self.OUTPUT, context, fields, compat.WKB_NO_GEOMETRY, QgsCoordinateReferenceSystem()
         )
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
@@ -367,7 +347,7 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
             ]
         )
         features.append(total)
-        if not sink.addFeatures(features, QgsFeatureSink.FastInsert):
+        if not sink.addFeatures(features, compat.SINK_FAST_INSERT):
             raise QgsProcessingException(f"{self.OUTPUT}: writing failed: {sink.lastError()}")
         if mask is not None:
             feedback.pushInfo(f"RMS in the stable area ({int(mask.sum())} points): {stable_rms:.3f} mm.")
