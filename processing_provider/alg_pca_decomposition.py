@@ -11,19 +11,17 @@ from qgis.core import (
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterBand,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtCore import QDate
 
-from ..core.pca import DEFAULT_K, decompose
+from ..core.pca import DEFAULT_K
 from ..core.pca_diagnostics import DIAGNOSTIC_NAMES
-from ..core.raster_sampling import sample_raster
 from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
+from .pca_inputs import DEM, DEM_BAND, add_dem_parameters, decompose_points, elevation
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
 
 
@@ -65,8 +63,8 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
     ID_FIELD = "ID_FIELD"
     Z_FIELD = "Z_FIELD"
     N_COMPONENTS = "N_COMPONENTS"
-    DEM = "DEM"
-    DEM_BAND = "DEM_BAND"
+    DEM = DEM
+    DEM_BAND = DEM_BAND
     OUTPUT = "OUTPUT"
     COMPONENTS = "COMPONENTS"
     TEMPORAL = "TEMPORAL"
@@ -92,23 +90,11 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
             )
         )
         self.addParameter(k)
-        dem = QgsProcessingParameterRasterLayer(self.DEM, self.tr("DEM (elevation raster)"), optional=True)
-        dem.setHelp(
-            self.tr(
-                "Optional elevation raster, sampled at the points (nearest pixel) for the elevation "
-                "correlation of the spatial components. Used instead of the elevation field when given."
-            )
+        add_dem_parameters(
+            self,
+            "Optional elevation raster, sampled at the points (nearest pixel) for the elevation "
+            "correlation of the spatial components. Used instead of the elevation field when given.",
         )
-        self.addParameter(dem)
-        band = QgsProcessingParameterBand(
-            self.DEM_BAND,
-            self.tr("DEM band"),
-            defaultValue=1,
-            parentLayerParameterName=self.DEM,
-            optional=True,
-        )
-        band.setHelp(self.tr("Band of the DEM holding the elevation (default 1)."))
-        self.addParameter(band)
         output = QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("PS points with component maps"), compat.SOURCE_VECTOR_POINT
         )
@@ -140,27 +126,6 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.SUGGESTED_K, self.tr("Suggested number of components")))
         self.addOutput(QgsProcessingOutputString(self.SUGGESTION, self.tr("Why this number was suggested")))
 
-    def _elevation(self, parameters, context, ps, feedback):
-        dem = self.parameterAsRasterLayer(parameters, self.DEM, context)
-        if dem is None:
-            if ps.z is None:
-                feedback.pushInfo("No elevation (field or DEM): the elevation correlation is left empty.")
-            return ps.z
-        if dem.providerType() != "gdal":
-            raise QgsProcessingException(f"{self.DEM}: layer {dem.name()!r} is not a GDAL raster file")
-        band = self.parameterAsInt(parameters, self.DEM_BAND, context) or 1
-        crs = ps.crs or dem.crs().toWkt()
-        try:
-            z = sample_raster(dem.source(), ps.x, ps.y, crs, band=band)
-        except ValueError as exc:
-            raise QgsProcessingException(f"{self.DEM}: {exc}") from exc
-        outside = int(np.sum(~np.isfinite(z)))
-        if outside == z.size:
-            raise QgsProcessingException(f"{self.DEM}: no point falls on a valid pixel of {dem.name()!r}")
-        if outside:
-            feedback.pushWarning(f"{self.DEM}: {outside} points fall outside the DEM or on nodata")
-        return z
-
     def _table_sink(self, parameters, name, context, fields):
         sink, dest = self.parameterAsSink(
             parameters, name, context, fields, compat.WKB_NO_GEOMETRY, QgsCoordinateReferenceSystem()
@@ -173,28 +138,13 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         steps = QgsProcessingMultiStepFeedback(4, feedback)
         ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
         feedback.pushInfo(f"Read {ps.n_points} points x {ps.n_dates} dates.")
-        z = self._elevation(parameters, context, ps, feedback)
+        z = elevation(self, parameters, context, ps, feedback)
+        if z is None:
+            feedback.pushInfo("No elevation (field or DEM): the elevation correlation is left empty.")
         k = self.parameterAsInt(parameters, self.N_COMPONENTS, context)
-        if k > ps.n_dates:
-            raise QgsProcessingException(
-                f"{self.N_COMPONENTS}: {k} components asked but the layer has only {ps.n_dates} dates"
-            )
 
         steps.setCurrentStep(1)
-        try:
-            dec = decompose(
-                ps.displacement_mm,
-                k=k or None,
-                dates=ps.dates,
-                ids=ps.ids,
-                x=ps.x,
-                y=ps.y,
-                z=z,
-                progress=progress_callback(steps, 0, 100),
-            )
-        except ValueError as exc:
-            where = self.N_COMPONENTS if str(exc).startswith("k:") else self.INPUT
-            raise QgsProcessingException(f"{where}: {exc}") from exc
+        dec = decompose_points(ps, k, z, self.N_COMPONENTS, progress_callback(steps, 0, 100), self.INPUT)
         feedback.pushInfo(f"Suggested k: {dec.suggestion_reason}.")
         if dec.n_points_with_gaps:
             feedback.pushInfo(

@@ -12,7 +12,6 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
@@ -20,18 +19,17 @@ from qgis.core import (
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
 
 from ..core.dates import date_field_name
 from ..core.error_removal import QUIET_VELOCITY_MM_PER_YEAR, linear_velocity, remove_errors
-from ..core.pca import DEFAULT_K, Decomposition, decompose
+from ..core.pca import DEFAULT_K, Decomposition
 from ..core.polynomial import POLYNOMIAL_KINDS
-from ..core.raster_sampling import sample_raster
 from ..core.validation import stable_area_rms
 from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
+from .pca_inputs import DEM, DEM_BAND, add_dem_parameters, decompose_points, elevation
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
 
 # A temporal function this autocorrelated is not the per-date randomness of orbit/atmosphere.
@@ -101,8 +99,8 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
     DEFORMATION_COMPONENTS = "DEFORMATION_COMPONENTS"
     ERROR_COMPONENTS = "ERROR_COMPONENTS"
     POLYNOMIAL = "POLYNOMIAL"
-    DEM = "DEM"
-    DEM_BAND = "DEM_BAND"
+    DEM = DEM
+    DEM_BAND = DEM_BAND
     STABLE_AREA = "STABLE_AREA"
     STABLE_FIELD = "STABLE_FIELD"
     QUIET_VELOCITY = "QUIET_VELOCITY_MM_PER_YEAR"
@@ -177,20 +175,10 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             )
         )
         self.addParameter(poly)
-        dem = QgsProcessingParameterRasterLayer(self.DEM, self.tr("DEM (elevation raster)"), optional=True)
-        dem.setHelp(
-            self.tr("Optional elevation raster sampled at the points; used instead of the elevation field.")
+        add_dem_parameters(
+            self,
+            "Optional elevation raster sampled at the points; used instead of the elevation field.",
         )
-        self.addParameter(dem)
-        band = QgsProcessingParameterBand(
-            self.DEM_BAND,
-            self.tr("DEM band"),
-            defaultValue=1,
-            parentLayerParameterName=self.DEM,
-            optional=True,
-        )
-        band.setHelp(self.tr("Band of the DEM holding the elevation (default 1)."))
-        self.addParameter(band)
         area = QgsProcessingParameterFeatureSource(
             self.STABLE_AREA,
             self.tr("Stable area (polygons)"),
@@ -263,22 +251,6 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
 
     # --- inputs ---------------------------------------------------------------------------------
 
-    def _elevation(self, parameters, context, ps, feedback):
-        dem = self.parameterAsRasterLayer(parameters, self.DEM, context)
-        if dem is None:
-            return ps.z
-        if dem.providerType() != "gdal":
-            raise QgsProcessingException(f"{self.DEM}: layer {dem.name()!r} is not a GDAL raster file")
-        band = self.parameterAsInt(parameters, self.DEM_BAND, context) or 1
-        try:
-            z = sample_raster(dem.source(), ps.x, ps.y, ps.crs or dem.crs().toWkt(), band=band)
-        except ValueError as exc:
-            raise QgsProcessingException(f"{self.DEM}: {exc}") from exc
-        outside = int(np.sum(~np.isfinite(z)))
-        if outside:
-            feedback.pushWarning(f"{self.DEM}: {outside} points fall outside the DEM or on nodata")
-        return z
-
     def _stable_mask(self, parameters, context, ps, feedback):
         return stable_mask(self, parameters, context, ps, feedback, self.STABLE_AREA, self.STABLE_FIELD)
 
@@ -302,21 +274,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             feedback.pushInfo(f"Decomposition file: k = {dec.k}, classes {', '.join(dec.labels)}.")
             return dec, ids
         k = self.parameterAsInt(parameters, self.N_COMPONENTS, context)
-        if k > ps.n_dates:
-            raise QgsProcessingException(f"{self.N_COMPONENTS}: {k} components but only {ps.n_dates} dates")
-        try:
-            dec = decompose(
-                ps.displacement_mm,
-                k=k or None,
-                dates=ps.dates,
-                ids=ps.ids,
-                x=ps.x,
-                y=ps.y,
-                z=z,
-                progress=progress_callback(feedback, 0, 100),
-            )
-        except ValueError as exc:
-            raise QgsProcessingException(f"{self.N_COMPONENTS}: {exc}") from exc
+        dec = decompose_points(ps, k, z, self.N_COMPONENTS, progress_callback(feedback, 0, 100), self.INPUT)
         feedback.pushInfo(f"Decomposed here: k = {dec.k}, classes {', '.join(dec.labels)}.")
         return dec, ps.ids
 
@@ -326,7 +284,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         steps = QgsProcessingMultiStepFeedback(4, feedback)
         ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
         kind = POLYNOMIAL_KINDS[self.parameterAsEnum(parameters, self.POLYNOMIAL, context)]
-        z = self._elevation(parameters, context, ps, feedback)
+        z = elevation(self, parameters, context, ps, feedback)
         if kind == "quadratic_elevation" and z is None:
             raise QgsProcessingException(
                 f"{self.Z_FIELD}: the quadratic + elevation surface needs an elevation field or a {self.DEM}"
