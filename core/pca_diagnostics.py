@@ -9,6 +9,9 @@ name                       what                                                 
 ``linear_r2``              R^2 of a least-squares line through T_k(t)                   --
 ``seasonal_r2``            share of the *detrended* T_k variance explained by an         dates
                            annual sinusoid (partial R^2: line vs line + cos + sin)
+``seasonal_p_value``       F-test p-value of that sinusoid against T_k being a line     dates
+                           plus white noise: ``(1 - seasonal_r2) ** ((n - 4) / 2)``
+                           (exact for 2 added regressors and n - 4 residual dof)
 ``annual_amplitude_mm``    amplitude of that sinusoid in T_k x sigma_k x P99(|S_k|):     dates
                            the annual amplitude in mm at the strongest points of the map
 ``lag1_autocorrelation``   lag-1 autocorrelation of T_k (mean removed)                  --
@@ -26,8 +29,11 @@ constants, set on the synthetic study area of METHODS.md 6 and easy to change):
 #   rule                                                          class
 ==  ============================================================  =====================
 1   ``linear_r2 >= LINEAR_R2_MIN`` (T_k linear in time)           deformation
-2   seasonal (``seasonal_r2 >= SEASONAL_R2_MIN``) and             seasonal_atmosphere
-    ``elevation_correlation >= ELEVATION_CORR_MIN``
+2   ``elevation_correlation >= ELEVATION_CORR_MIN`` and either    seasonal_atmosphere
+    seasonal (``seasonal_r2 >= SEASONAL_R2_MIN``) or an annual
+    cycle that is significant (``seasonal_p_value <=
+    SEASONAL_P_MAX``) in a T_k that is otherwise random
+    (``lag1_autocorrelation < LAG1_DEFORMATION_MIN``)
 3   seasonal, map structured (``morans_i >= MORAN_MIN``) but      seasonal_deformation
     not smooth (``long_wavelength_r2 < LONG_WAVELENGTH_R2_MIN``)
 4   seasonal, map known and neither structured nor smooth         noise
@@ -46,11 +52,28 @@ are independent from one acquisition to the next, so their T_k has lag-1 autocor
 near 0, while deformation accumulates and gives values near 1. Rule 7 puts spatially
 correlated non-persistent components (turbulent atmosphere as well as orbital ramps) in the
 "orbital / long-wavelength error" class: both fluctuate around zero in time and are smooth in
-space, which is how seed 003 describes its PC3. Limitation: when the DEM itself is close to a
-quadratic surface (the synthetic study area's is, R^2 ~ 0.85), PCA mixes the stratified
-atmosphere with the orbital ramps in one component, which then follows the stronger of the
-two (rule 7 when it is not clearly seasonal). Labels are proposals: the user overrides them
-in the error-removal step.
+space, which is how seed 003 describes its PC3.
+
+Why rule 2 accepts a significant rather than a dominant annual cycle: the stratified delay
+``K_j z`` has one map (z) but a ``K_j`` that is only partly annual (weather adds a random
+part), and PCA shares the variance of a component with the turbulent modes of similar size
+(random in time, smooth in space). On the synthetic study area (METHODS 6, seeds 0-2, 4, 5)
+the component that holds the stratified atmosphere has ``elevation_correlation`` 0.57-0.87
+but ``seasonal_r2`` only 0.34-0.65. The elevation correlation is strong evidence on its own (a
+turbulent or orbital map has no reason to follow the terrain), so the temporal side need only
+show that the annual cycle is real: under the null of a line plus white noise (orbital,
+turbulent and noise components are independent between acquisitions) the partial R^2 of the
+sinusoid is Beta(1, (n - 4) / 2), so ``p = (1 - seasonal_r2) ** ((n - 4) / 2)``;
+``SEASONAL_P_MAX = 0.001`` means ``seasonal_r2 >= 0.22`` at 60 dates, ``>= 0.32`` at 40 and
+``>= 0.50`` at 24. The rest of T_k must be random (lag-1 autocorrelation below
+``LAG1_DEFORMATION_MIN``): a persistent T_k with a weak annual cycle is deformation (rule 6).
+Limitations: when the DEM is close to a quadratic surface (a single tilted plain, or foothills
+along one edge of the scene), the stratified atmosphere looks like an orbital ramp; PCA then
+mixes the two into one component, which follows the stronger of them. Even over rough terrain
+PCA mixes two error signals whose singular values are close and whose epoch series happen to
+correlate (synthetic seed 3: the leading orbital ramp correlates 0.42 with K_j); no rule on
+the mixed component can name both. Labels are proposals: the user overrides them in the
+error-removal step.
 """
 
 import numpy as np
@@ -59,6 +82,7 @@ from .psdata import DAYS_PER_YEAR
 
 LINEAR_R2_MIN = 0.7
 SEASONAL_R2_MIN = 0.4
+SEASONAL_P_MAX = 0.001
 ELEVATION_CORR_MIN = 0.5
 LONG_WAVELENGTH_R2_MIN = 0.6
 MORAN_MIN = 0.3
@@ -70,6 +94,7 @@ CLASSES = ("deformation", "orbital", "seasonal_atmosphere", "seasonal_deformatio
 DIAGNOSTIC_NAMES = (
     "linear_r2",
     "seasonal_r2",
+    "seasonal_p_value",
     "annual_amplitude_mm",
     "lag1_autocorrelation",
     "elevation_correlation",
@@ -90,13 +115,15 @@ def _r2(design, values):
 
 
 def temporal_diagnostics(temporal, years=None):
-    """Linear R^2, seasonal partial R^2, annual amplitude of T (unitless), lag-1 autocorrelation."""
+    """Linear R^2, seasonal partial R^2 and its F-test p-value, annual amplitude of T (unitless),
+    lag-1 autocorrelation (module table; METHODS.md 2, "Classifying components")."""
     temporal = np.asarray(temporal, dtype=np.float64)
     n, k = temporal.shape
     t = np.arange(n, dtype=np.float64) if years is None else np.asarray(years, dtype=np.float64)
     line = np.column_stack([np.ones(n), t - t.mean()])
     linear_r2, _, ss_line = _r2(line, temporal)
     seasonal_r2 = np.full(k, np.nan)
+    seasonal_p = np.full(k, np.nan)
     amplitude = np.full(k, np.nan)
     span = t.max() - t.min()
     if years is not None and span > 0.5 and n >= 5:
@@ -107,6 +134,8 @@ def temporal_diagnostics(temporal, years=None):
         with np.errstate(invalid="ignore", divide="ignore"):
             seasonal_r2 = np.where(ss_line > 0, 1.0 - ss_full / ss_line, np.nan)
         amplitude = np.hypot(coef[2], coef[3])
+        # F(2, n - 4) test of the sinusoid; its tail has this closed form in the partial R^2.
+        seasonal_p = np.clip(1.0 - seasonal_r2, 0.0, 1.0) ** ((n - 4) / 2.0)
     centred = temporal - temporal.mean(axis=0)
     num = np.sum(centred[1:] * centred[:-1], axis=0)
     den = np.sum(centred**2, axis=0)
@@ -115,6 +144,7 @@ def temporal_diagnostics(temporal, years=None):
     return {
         "linear_r2": linear_r2,
         "seasonal_r2": seasonal_r2,
+        "seasonal_p_value": seasonal_p,
         "annual_amplitude": amplitude,
         "lag1_autocorrelation": lag1,
     }
@@ -193,6 +223,7 @@ def component_diagnostics(dec, x=None, y=None, z=None):
     out = {
         "linear_r2": temporal["linear_r2"],
         "seasonal_r2": temporal["seasonal_r2"],
+        "seasonal_p_value": temporal["seasonal_p_value"],
         "annual_amplitude_mm": temporal["annual_amplitude"] * dec.sigma * peak,
         "lag1_autocorrelation": temporal["lag1_autocorrelation"],
         "elevation_correlation": np.full(k, np.nan),
@@ -215,14 +246,23 @@ def _at_least(value, threshold):
 
 
 def propose_label(d):
-    """Class of one component from its diagnostics ``d`` (name -> float), module rules 1-8."""
+    """Class of one component from its diagnostics ``d`` (name -> float), module rules 1-8.
+
+    A missing ``seasonal_p_value`` (diagnostics from an older decomposition file) counts as
+    unknown: rule 2 then needs ``seasonal_r2 >= SEASONAL_R2_MIN`` as before.
+    """
     if _at_least(d["linear_r2"], LINEAR_R2_MIN):
         return "deformation"
     smooth = _at_least(d["long_wavelength_r2"], LONG_WAVELENGTH_R2_MIN)
     correlated = _at_least(d["morans_i"], MORAN_MIN)
-    if _at_least(d["seasonal_r2"], SEASONAL_R2_MIN):
-        if _at_least(d["elevation_correlation"], ELEVATION_CORR_MIN):
+    seasonal = _at_least(d["seasonal_r2"], SEASONAL_R2_MIN)
+    if _at_least(d["elevation_correlation"], ELEVATION_CORR_MIN):
+        p_value = d.get("seasonal_p_value", np.nan)
+        annual = bool(np.isfinite(p_value) and p_value <= SEASONAL_P_MAX)
+        random_rest = not _at_least(d["lag1_autocorrelation"], LAG1_DEFORMATION_MIN)
+        if seasonal or (annual and random_rest):
             return "seasonal_atmosphere"
+    if seasonal:
         if correlated and not smooth:
             return "seasonal_deformation"
         if np.isfinite(d["morans_i"]) and not correlated and not smooth:
@@ -238,4 +278,6 @@ def propose_label(d):
 def propose_labels(diagnostics):
     """Proposed class of every component (list of str, one of :data:`CLASSES`)."""
     k = len(diagnostics["linear_r2"])
-    return [propose_label({name: float(diagnostics[name][j]) for name in DIAGNOSTIC_NAMES}) for j in range(k)]
+    unknown = np.full(k, np.nan)
+    columns = {name: diagnostics.get(name, unknown) for name in DIAGNOSTIC_NAMES}
+    return [propose_label({name: float(values[j]) for name, values in columns.items()}) for j in range(k)]

@@ -49,6 +49,30 @@ def test_dates_irregular_sorted_and_layout(area):
     assert top > 0.25
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_terrain_has_relief_that_a_quadratic_surface_does_not_explain(seed):
+    """The DEM is plain plus ridged uplands, not a tilted plane or one-sided ramp: otherwise the
+    stratified atmosphere K_j z looks like an orbital ramp and PCA cannot tell them apart
+    (METHODS 2 "Classifying components", tests/test_pca_diagnostics.py acceptance)."""
+    a = make_study_area(seed=seed, n_points=2000, n_dates=5)
+    ps = a.ps
+    z = ps.z
+    xs = (ps.x - ps.x.mean()) / 20000.0
+    ys = (ps.y - ps.y.mean()) / 20000.0
+    design = np.column_stack([np.ones_like(xs), xs, ys, xs * ys, xs**2, ys**2])
+    coef, *_ = np.linalg.lstsq(design, z, rcond=None)
+    r2 = 1.0 - np.sum((z - design @ coef) ** 2) / np.sum((z - z.mean()) ** 2)
+    assert r2 < 0.3, r2
+    # 0-300 m: a plain near sea level where most points (towns) are, uplands reaching ~300 m.
+    assert 0.0 <= z.min() < 30.0 and 250.0 < z.max() <= 300.0
+    assert np.median(z) < 50.0 and 0.1 < np.mean(z > 100.0) < 0.5
+    assert z.std() > 50.0  # enough relief for a stratified delay of a few mm
+    # Subsidence bowls and the rebound sit on the alluvial plain.
+    for bowl in a.bowls:
+        nearest = int(np.argmin(np.hypot(ps.x - bowl["x"], ps.y - bowl["y"])))
+        assert z[nearest] < 120.0
+
+
 def test_nan_share_exact_and_never_a_whole_row():
     for fraction, m, n in ((0.02, 500, 40), (0.3, 200, 17), (0.0, 100, 10)):
         a = make_study_area(seed=3, n_points=m, n_dates=n, nan_fraction=fraction)
