@@ -23,6 +23,7 @@ from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .pca_inputs import DEM, DEM_BAND, add_dem_parameters, decompose_points, elevation
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
+from .styling import style_on_completion
 
 
 def _number(value):
@@ -165,6 +166,7 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         maps = dec.component_maps_mm()
         fields = {f"PC{j + 1}": maps[:, j] for j in range(dec.k)}
         out_id = write_ps(self, parameters, context, self.OUTPUT, ps, fields=fields, feedback=steps)
+        style_on_completion(context, out_id, "PC1", maps[:, 0], "mm")
 
         steps.setCurrentStep(3)
         comp_fields = QgsFields()

@@ -31,6 +31,7 @@ from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .pca_inputs import DEM, DEM_BAND, add_dem_parameters, decompose_points, elevation
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
+from .styling import style_on_completion
 
 # A temporal function this autocorrelated is not the per-date randomness of orbit/atmosphere.
 SMOOTH_LAG1 = 0.5
@@ -371,6 +372,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         out_id = write_ps(
             self, parameters, context, self.OUTPUT, ps, fields=fields, series=series, feedback=steps
         )
+        style_on_completion(context, out_id, "velocity_mm_per_year", result.velocity_mm_per_year, "mm/yr")
         return {self.OUTPUT: out_id, self.STABLE_RMS_BEFORE: rms_before, self.STABLE_RMS_AFTER: rms_after}
 
     def _warn_smooth_errors(self, dec, error_components, feedback):

@@ -21,6 +21,7 @@ from ..core import ps_ops
 from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
+from .styling import style_on_completion
 
 
 class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
@@ -194,4 +195,5 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
             series=ps.displacement_mm,
             feedback=feedback,
         )
+        style_on_completion(context, dest, "velocity_mm_per_year", velocity, "mm/yr")
         return {self.OUTPUT: dest}

@@ -15,6 +15,7 @@ from ..core.spatiotemporal_filter import spatiotemporal_filter
 from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
+from .styling import style_on_completion
 
 
 class SpatiotemporalFilterAlgorithm(SubsidenceAlgorithm):
@@ -124,4 +125,5 @@ class SpatiotemporalFilterAlgorithm(SubsidenceAlgorithm):
             series=result.corrected_mm,
             feedback=steps,
         )
+        style_on_completion(context, out_id, "velocity_mm_per_year", velocity, "mm/yr")
         return {self.OUTPUT: out_id}

@@ -61,3 +61,27 @@ def test_style_on_completion_styles_the_loaded_layer_and_skips_unloaded_outputs(
     limit = symmetric_limit(values)
     assert abs(limit - np.nanpercentile(np.abs(values), 98)) < 1e-9
     assert abs(renderer.ranges()[-1].lowerValue() - 0.8 * limit) < 1e-9
+
+
+def test_error_removal_output_is_styled_by_velocity_when_loaded_into_the_project(provider, tmp_path):
+    """As in the desktop: run and load the result; the layer arrives coloured by velocity."""
+    import processing
+
+    from subsidence_lab.core.synthetic import make_study_area
+
+    area = make_study_area(seed=4, n_points=600, n_dates=30)
+    from subsidence_lab.core.ps_io import write_ps_file
+
+    src = str(tmp_path / "ps.gpkg")
+    write_ps_file(src, area.ps, series=area.ps.displacement_mm)
+    QgsProject.instance().clear()
+    result = processing.runAndLoadResults(
+        "subsidencelab:pcaerrorremoval", {"INPUT": src, "POLYNOMIAL": 2, "OUTPUT": str(tmp_path / "out.gpkg")}
+    )
+    layers = QgsProject.instance().mapLayers().values()
+    loaded = [lyr for lyr in layers if lyr.source().startswith(result["OUTPUT"])]
+    assert len(loaded) == 1
+    renderer = loaded[0].renderer()
+    assert renderer.type() == "graduatedSymbol" and renderer.classAttribute() == "velocity_mm_per_year"
+    assert len(renderer.ranges()) == 10
+    QgsProject.instance().clear()
