@@ -5,7 +5,13 @@ import configparser
 from conftest import REPO
 from qgis.core import Qgis, QgsApplication
 
-EXPECTED_ALGORITHMS = {"samplestudyarea"}
+EXPECTED_ALGORITHMS = {
+    "samplestudyarea", "preparepsdataset", "pcadecomposition", "pcaerrorremoval",
+    "spatiotemporalfilter", "validatebenchmarks",
+}
+# The registry holds only a pointer to a Python provider: keep the one re-added after this test
+# alive, or it is garbage-collected and every later processing.run() loses our algorithms.
+_KEEP_ALIVE = []
 
 
 def test_metadata_declares_supported_qgis_range():
@@ -48,4 +54,6 @@ def test_class_factory_init_gui_and_unload(qgis_iface, qgis_processing):
         if had_provider is not None and registry.providerById("subsidencelab") is None:
             from subsidence_lab.processing_provider.provider import SubsidenceLabProvider
 
-            registry.addProvider(SubsidenceLabProvider())
+            restored = SubsidenceLabProvider()
+            _KEEP_ALIVE.append(restored)
+            assert registry.addProvider(restored)
