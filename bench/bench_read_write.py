@@ -5,18 +5,24 @@ process times:
 
 * read, project: ``processing_provider.ps_io.read_ps`` (OGR Arrow/NumPy batches) -> PSDataset;
 * read, baseline: ``QgsVectorLayer.getFeatures()`` + ``attributes()`` + geometry -> numpy;
-* write, project: ``processing_provider.ps_io.write_ps`` through a Processing sink
-  (attribute lists, batched ``addFeatures(FastInsert)``);
+* write, project: ``processing_provider.ps_io.write_ps`` to a ``.gpkg`` path, which takes the
+  direct GeoPackage writer (``core/gpkg_writer.py``: OGR schema + sqlite3 bulk insert +
+  packed R-tree);
+* write, project sink path: the same call with ``fast_gpkg=False`` (Processing sink, attribute
+  lists, batched ``addFeatures(FastInsert)``), what every non-GeoPackage destination gets;
 * write, baseline: the same sink fed one feature at a time with ``setAttribute`` per field;
 
-checks that both reads give the same arrays, and prints the times and ratios.
+checks that both reads give the same arrays and that the fast and sink files hold the same
+values, and prints the times and ratios.
 
 Run: ``QT_QPA_PLATFORM=offscreen /opt/subsidence-lab-venv/bin/python bench/bench_read_write.py``
 (``--points 20000`` for a quick run).
 """
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -143,6 +149,8 @@ def main():
     from subsidence_lab.processing_provider.ps_io import read_ps, write_ps
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_read_write_"))
+    if not args.workdir:  # ~1.4 GB of files at the default size: never leave them behind
+        atexit.register(shutil.rmtree, workdir, True)
     workdir.mkdir(parents=True, exist_ok=True)
     source = workdir / f"ps_{args.points}x{args.dates}.gpkg"
     ps = build_dataset(args.points, args.dates)
@@ -171,11 +179,14 @@ def main():
     assert np.array_equal(ours.displacement_mm, series, equal_nan=True)
 
     out_project = workdir / "written_project.gpkg"
+    out_sink = workdir / "written_sink.gpkg"
     out_baseline = workdir / "written_baseline.gpkg"
 
-    def write_project_once():
+    def write_project_once(path, fast):
         context = QgsProcessingContext()
-        write_ps(alg, {"OUTPUT": str(out_project)}, context, "OUTPUT", ours, series=ours.displacement_mm)
+        write_ps(
+            alg, {"OUTPUT": str(path)}, context, "OUTPUT", ours, series=ours.displacement_mm, fast_gpkg=fast
+        )
         del context  # closes the sink's file
 
     def write_baseline_once():
@@ -183,18 +194,26 @@ def main():
         baseline_write(alg, out_baseline, ours, context)
         del context
 
-    write_project, _ = best_of(write_project_once)
+    write_project, _ = best_of(lambda: write_project_once(out_project, True))
+    write_sink, _ = best_of(lambda: write_project_once(out_sink, False))
     write_baseline, _ = best_of(write_baseline_once)
     back = core_io.read_ps_file(out_project)
     assert np.array_equal(back.displacement_mm, ours.displacement_mm, equal_nan=True)
+    assert np.array_equal(back.ids, ours.ids) and np.array_equal(back.x, ours.x)
+    back_sink = core_io.read_ps_file(out_sink)
+    assert np.array_equal(back_sink.displacement_mm, back.displacement_mm, equal_nan=True)
 
     print(f"best of {args.repeat} runs each")
-    print(f"read   project (OGR Arrow)       {read_project:8.2f} s")
+    print(f"read   project (OGR Arrow)           {read_project:8.2f} s")
     ratio = read_baseline / read_project
-    print(f"read   baseline (getFeatures)    {read_baseline:8.2f} s   ratio {ratio:6.1f}x")
-    print(f"write  project (batched sink)    {write_project:8.2f} s")
+    print(f"read   baseline (getFeatures)        {read_baseline:8.2f} s   baseline / project {ratio:6.1f}x")
+    print(f"write  project (direct GeoPackage)   {write_project:8.2f} s")
+    print(
+        f"write  project sink path             {write_sink:8.2f} s   sink / direct "
+        f"{write_sink / write_project:6.1f}x"
+    )
     ratio = write_baseline / write_project
-    print(f"write  baseline (per attribute)  {write_baseline:8.2f} s   ratio {ratio:6.1f}x")
+    print(f"write  baseline (per attribute)      {write_baseline:8.2f} s   baseline / direct {ratio:6.1f}x")
     app.exitQgis()
 
 

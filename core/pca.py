@@ -62,6 +62,7 @@ SIGMA_RELATIVE_TOL = 1e-6
 FLAT_TREND_CORRELATION = 0.01
 IMPUTE_TOL = 1e-4
 IMPUTE_MAX_ITER = 200
+IMPUTE_BLOCK_ROWS = 2048
 MAX_SUGGESTED_K = 10
 NAN_METHOD = "iterative low-rank imputation (METHODS.md 2.6)"
 FILE_FORMAT_VERSION = 1
@@ -178,6 +179,7 @@ class Decomposition:
             dates = None
             if "dates_days" in data.files:
                 dates = data["dates_days"].astype("datetime64[D]")
+
             def scalar(name, kind, default):
                 return kind(data[name]) if name in data.files else default
 
@@ -427,11 +429,16 @@ def decompose(
         from scipy import sparse
 
         report(0.45, f"filling {gaps.size} points with gaps by iterative low-rank imputation")
-        filled = np.array(X[gaps], dtype=np.float64)  # a copy: the input is never modified
-        rows_missing, cols_missing = np.nonzero(np.isnan(filled))
+        filled = X[gaps]  # fancy indexing copies: the input is never modified
+        if type(filled) is not np.ndarray or filled.dtype != np.float64:
+            filled = np.array(filled, dtype=np.float64)
+        rows_missing, cols_missing = np.nonzero(np.isnan(filled))  # row-major: sorted by row
         filled = _interpolate_gaps(filled, t_axis)
-        e = filled - c
-        gram_gaps, sum_gaps = e.T @ e, e.sum(axis=0)
+        gram_gaps, sum_gaps = np.zeros((n, n)), np.zeros(n)
+        for start in range(0, gaps.size, chunk_rows):
+            e = np.subtract(filled[start : start + chunk_rows], c)
+            gram_gaps += e.T @ e
+            sum_gaps += e.sum(axis=0)
         del e
         total = m_complete + gaps.size
         g, mu = centred(gram + gram_gaps, col_sum + sum_gaps, total)
@@ -440,16 +447,37 @@ def decompose(
         if rank_k is None:
             rank_k = suggest_k(np.sqrt(np.clip(vals, 0, None)), m_fit, n)[0]
         scale = np.sqrt(max(float(np.trace(g)), 0.0) / (m_fit * n)) or 1.0
+        # The gap rows are walked in blocks that stay in the CPU cache (scores, the filled
+        # values and the Gram update of a block), rather than with (rows x n) temporaries.
+        block = IMPUTE_BLOCK_ROWS
+        row_ptr = np.searchsorted(rows_missing, np.arange(gaps.size + 1))
+        delta = np.empty(rows_missing.size)
         for iterations in range(1, IMPUTE_MAX_ITER + 1):
-            tk = vecs[:, :rank_k]
-            scores = filled @ tk - mu @ tk
-            new = mu[cols_missing] + np.einsum("ij,ij->i", scores[rows_missing], tk[cols_missing])
-            delta = new - filled[rows_missing, cols_missing]
-            change = sparse.csr_matrix((delta, (rows_missing, cols_missing)), shape=filled.shape)
-            cross = np.asarray(change.T @ filled) - np.outer(change.sum(axis=0), c)
+            tk = np.ascontiguousarray(vecs[:, :rank_k])
+            mu_tk = mu @ tk
+            cross = np.zeros((n, n))
+            for r0 in range(0, gaps.size, block):
+                r1 = min(gaps.size, r0 + block)
+                p0, p1 = row_ptr[r0], row_ptr[r1]
+                if p0 == p1:
+                    continue
+                rows_block = filled[r0:r1]
+                local_rows, local_cols = rows_missing[p0:p1] - r0, cols_missing[p0:p1]
+                scores = rows_block @ tk
+                scores -= mu_tk
+                new = mu[local_cols] + np.einsum("ij,ij->i", scores[local_rows], tk[local_cols])
+                step = new - rows_block[local_rows, local_cols]
+                change = sparse.csr_matrix(
+                    (step, local_cols, row_ptr[r0 : r1 + 1] - p0), shape=rows_block.shape
+                )
+                cross += np.asarray(change.T @ rows_block)  # D^T F with F before the update
+                rows_block[local_rows, local_cols] = new
+                delta[p0:p1] = step
+            change = sparse.csr_matrix((delta, cols_missing, row_ptr), shape=filled.shape)
+            step_sum = np.bincount(cols_missing, weights=delta, minlength=n)
+            cross -= np.outer(step_sum, c)
             gram_gaps += cross + cross.T + (change.T @ change).toarray()
-            sum_gaps += np.bincount(cols_missing, weights=delta, minlength=n)
-            filled[rows_missing, cols_missing] = new
+            sum_gaps += step_sum
             g, mu = centred(gram + gram_gaps, col_sum + sum_gaps, total)
             vals, vecs = eig_desc(g)
             if float(np.sqrt(np.mean(delta**2))) <= IMPUTE_TOL * scale:

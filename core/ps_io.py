@@ -19,6 +19,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from . import gpkg_writer
 from .dates import date_field_name, detect_date_fields, matlab_datenum_to_date
 from .psdata import PSDataset
 
@@ -39,6 +40,7 @@ COORDINATE_COLUMNS = (
     ("longitude", "latitude", "EPSG:4326"),
     ("lon", "lat", "EPSG:4326"),
 )
+TRANSPOSE_BLOCK_ROWS = 2048
 _NULL_TEXT = {"", "nan", "null", "none", "na", "n/a", "-"}
 
 
@@ -106,6 +108,15 @@ def _fill_float(out: np.ndarray, name: str, values) -> None:
         out[:] = column_as_float(name, values)
 
 
+def _float_column(name: str, values) -> np.ndarray:
+    """A column as float64 with NaN for NULL; a float64 ndarray is returned as it is (no copy)."""
+    if type(values) is np.ndarray and values.dtype == np.float64:
+        return values
+    out = np.empty(len(values), dtype=np.float64)
+    _fill_float(out, name, values)
+    return out
+
+
 def ps_from_columns(
     columns: Dict[str, np.ndarray],
     x,
@@ -144,13 +155,15 @@ def ps_from_columns(
     if not date_fields:
         _reject_stamps_fields(names)
     date_names, dates = detect_date_fields(names, date_fields)
-    # Fill date-major (contiguous rows), then one transposing copy: much faster than
-    # writing n strided columns of an (m, n) C-order matrix.
-    by_date = np.empty((len(date_names), m), dtype=np.float64)
-    for j, name in enumerate(date_names):
-        _fill_float(by_date[j], name, columns[name])
-    displacement = np.ascontiguousarray(by_date.T)
-    del by_date
+    # Written in row blocks that fit in the CPU cache, a column at a time: ~10x faster than
+    # filling n strided columns of the whole (m, n) matrix or one whole-matrix transpose.
+    date_columns = [_float_column(name, columns[name]) for name in date_names]
+    displacement = np.empty((m, len(date_names)), dtype=np.float64)
+    for start in range(0, m, TRANSPOSE_BLOCK_ROWS):
+        block = displacement[start : start + TRANSPOSE_BLOCK_ROWS]
+        for j, values in enumerate(date_columns):
+            block[:, j] = values[start : start + TRANSPOSE_BLOCK_ROWS]
+    del date_columns
 
     def pick(kind, given, candidates):
         if given:
@@ -329,8 +342,26 @@ def read_stamps_csv(path: str) -> PSDataset:
     )
 
 
+# WKB type codes of a point: 2D, Z, M, ZM (ISO) and Z (the old 0x80000000 flag).
+_WKB_POINT_TYPES = np.array([1, 1001, 2001, 3001, 0x80000001], dtype=np.uint32)
+
+
 def points_from_wkb(geometries) -> tuple:
     """x, y of point geometries given as WKB (numpy over one buffer when all are simple)."""
+    if (
+        isinstance(geometries, np.ndarray)
+        and not np.ma.isMaskedArray(geometries)
+        and geometries.dtype.kind == "V"
+        and geometries.dtype.itemsize in (21, 29, 37)
+        and geometries.size
+    ):
+        # Arrow batches of same-size WKB arrive as one fixed-width array: read the
+        # coordinates straight from its buffer when every row is a little-endian point.
+        buf = np.ascontiguousarray(geometries).view(np.uint8).reshape(geometries.size, -1)
+        kinds = buf[:, 1:5].copy().view("<u4")[:, 0]
+        if np.all(buf[:, 0] == 1) and np.all(np.isin(kinds, _WKB_POINT_TYPES)):
+            coords = buf[:, 5:21].copy().view("<f8")
+            return coords[:, 0].copy(), coords[:, 1].copy()
     if np.ma.isMaskedArray(geometries):
         geometries = np.ma.filled(geometries.astype(object), None)
     # OGR's NumPy batches hold each WKB as a numpy.void (len() is 0): take its bytes.
@@ -411,7 +442,7 @@ def _arrow_pass(layer, wanted, geometry_name, expected_rows, progress, share):
     gdal.ErrorReset()
     gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
-        stream = layer.GetArrowStreamAsNumPy(["INCLUDE_FID=NO", "MAX_FEATURES_IN_BATCH=262144"])
+        stream = layer.GetArrowStreamAsNumPy(["INCLUDE_FID=NO", "MAX_FEATURES_IN_BATCH=65536"])
         for batch in stream:
             if gdal.GetLastErrorType() >= gdal.CE_Failure:
                 raise RuntimeError(gdal.GetLastErrorMsg())
@@ -470,6 +501,15 @@ def _read_arrow(layer, field_names, geometry_name, progress=None, per_pass=ARROW
         chunks = parts[name]
         if not chunks:
             columns[name] = np.array([])
+        elif all(c.dtype.kind == "f" for c in chunks):
+            # Float columns (the dates): one float64 array with NaN for NULL, written chunk by
+            # chunk, rather than concatenated masked arrays converted again later.
+            out = np.empty(sum(len(c) for c in chunks), dtype=np.float64)
+            start = 0
+            for chunk in chunks:
+                _fill_float(out[start : start + len(chunk)], name, chunk)
+                start += len(chunk)
+            columns[name] = out
         elif len(chunks) == 1:
             columns[name] = chunks[0]
         elif any(np.ma.isMaskedArray(c) for c in chunks):
@@ -650,7 +690,9 @@ def write_ps_file(
     named ``f"{series_prefix}{YYYYMMDD}"`` holding ``series`` (default: the displacement).
     NaN is written as NULL. For CSV the point coordinates go to ``easting``/``northing``
     (no geometry column), the EGMS layout. The file is written to a temporary name and
-    renamed at the end, so a failed write never leaves a half-written file.
+    renamed at the end, so a failed write never leaves a half-written file. GeoPackages
+    without boolean fields go through :func:`core.gpkg_writer.write_points_gpkg` (same
+    result, ~10x faster than the feature loop).
     """
     from osgeo import ogr
 
@@ -663,6 +705,22 @@ def write_ps_file(
     m = ps.n_points
     if series.shape != (m, ps.n_dates):
         raise ValueError(f"series: expected shape {(m, ps.n_dates)}, got {series.shape}")
+    head = [("id", np.asarray(ps.ids)), *((name, np.asarray(v)) for name, v in fields.items())]
+    if driver == "GPKG" and all(values.dtype.kind in "fiuOUS" for _, values in head):
+        # The direct writer: same schema, NULLs, fids and spatial index as the loop below, ~10x faster.
+        kind_names = {"f": "float", "i": "int", "u": "int"}
+        columns = [(name, kind_names.get(values.dtype.kind, "str"), values) for name, values in head]
+        names = [date_field_name(d, series_prefix) for d in ps.dates]
+        return gpkg_writer.write_points_gpkg(
+            path,
+            ps.x,
+            ps.y,
+            ps.crs,
+            columns,
+            layer_name=layer_name,
+            series=(names, series),
+            progress=progress,
+        )
     is_csv = driver == "CSV"
     if is_csv:
         fields = {"easting": ps.x, "northing": ps.y, **fields}

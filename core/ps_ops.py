@@ -13,6 +13,7 @@ from .psdata import DAYS_PER_YEAR, PSDataset
 
 # Beyond this the 1/cos(theta) factor explodes; SAR incidence angles are 20..50 degrees.
 MAX_INCIDENCE_DEG = 80.0
+VELOCITY_BLOCK_ROWS = 4096
 
 
 def los_to_vertical(ps: PSDataset, scene_incidence_deg: Optional[float] = None) -> PSDataset:
@@ -108,6 +109,18 @@ def velocity(displacement_mm, dates) -> Tuple[np.ndarray, np.ndarray]:
     t = years_of(dates)
     if t.shape[0] != d.shape[1]:
         raise ValueError(f"dates: {t.shape[0]} dates for a series of {d.shape[1]} values")
+    slope = np.empty(d.shape[0])
+    std_error = np.empty(d.shape[0])
+    # Row blocks: the same per-row arithmetic, but temporaries of a few MB that stay in the
+    # CPU cache instead of a dozen (m, n) arrays (page faults and memory traffic dominated).
+    for start in range(0, d.shape[0], VELOCITY_BLOCK_ROWS):
+        stop = start + VELOCITY_BLOCK_ROWS
+        slope[start:stop], std_error[start:stop] = _velocity_block(d[start:stop], t)
+    return slope, std_error
+
+
+def _velocity_block(d, t):
+    """:func:`velocity` of a block of rows (NaN-aware sums with masks, no per-row Python)."""
     obs = ~np.isnan(d)
     w = obs.astype(np.float64)
     k = w.sum(axis=1)
