@@ -32,8 +32,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureRequest,
-    QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsPointXY,
@@ -48,20 +46,14 @@ from qgis.core import (
     QgsProperty,
     QgsProviderRegistry,
     QgsVectorLayer,
-    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
 from ..core import gpkg_writer
 from ..core import ps_io as core_io
 from ..core.dates import date_field_name
+from . import compat
 
-try:  # Qt6 builds (QGIS >= 3.38 / 4) type fields with QMetaType
-    from qgis.PyQt.QtCore import QMetaType
-except ImportError:  # pragma: no cover
-    QMetaType = None
-
-_USE_METATYPE = QMetaType is not None and Qgis.QGIS_VERSION_INT >= 33800
 BATCH_SIZE = 5000
 
 
@@ -81,7 +73,7 @@ def add_ps_input_parameters(alg, input_name="INPUT", optional_fields=("Z", "INCI
     source = QgsProcessingParameterFeatureSource(
         input_name,
         alg.tr(description or "PS points (one field per date)"),
-        [QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVector],
+        [compat.SOURCE_VECTOR_POINT, compat.SOURCE_VECTOR],
     )
     source.setHelp(
         alg.tr(
@@ -112,7 +104,7 @@ def add_ps_input_parameters(alg, input_name="INPUT", optional_fields=("Z", "INCI
     )
     id_field.setHelp(alg.tr("Field with the point id; empty = pid/id if present, else the row number 1..m."))
     alg.addParameter(id_field)
-    numeric = QgsProcessingParameterField.Numeric
+    numeric = compat.FIELD_NUMERIC
     if "Z" in optional_fields:
         z = QgsProcessingParameterField(
             _param_name(input_name, "Z_FIELD"),
@@ -208,10 +200,10 @@ def _read_with_iterator(alg, parameters, context, feedback, input_name, options)
     fields = source.fields()
     names = [f.name() for f in fields]
     total = source.featureCount()
-    has_geometry = source.wkbType() not in (QgsWkbTypes.NoGeometry, QgsWkbTypes.Unknown)
+    has_geometry = source.wkbType() not in (compat.WKB_NO_GEOMETRY, compat.WKB_UNKNOWN)
     request = QgsFeatureRequest()
     if not has_geometry:
-        request.setFlags(QgsFeatureRequest.NoGeometry)
+        request.setFlags(compat.REQUEST_NO_GEOMETRY)
     rows = []
     fids = []
     x = []
@@ -247,7 +239,7 @@ def _read_with_iterator(alg, parameters, context, feedback, input_name, options)
         if field.isNumeric():
             try:
                 columns[field.name()] = np.array(values, dtype=np.float64)
-                if field.type() in (QVariant.Int, QVariant.LongLong) and not np.any(
+                if compat.field_kind(field) in ("int", "int64") and not np.any(
                     np.isnan(columns[field.name()])
                 ):
                     columns[field.name()] = columns[field.name()].astype(np.int64)
@@ -304,15 +296,8 @@ def read_ps(alg, parameters, context, feedback, input_name="INPUT", require_proj
 
 
 def _qgs_field(name, kind):
-    if _USE_METATYPE:
-        types = {
-            "float": QMetaType.Type.Double,
-            "int": QMetaType.Type.LongLong,
-            "str": QMetaType.Type.QString,
-        }
-    else:
-        types = {"float": QVariant.Double, "int": QVariant.LongLong, "str": QVariant.String}
-    return QgsField(name, types[kind])
+    # integers are written 64-bit: ids and counts of large datasets overflow int32
+    return compat.field(name, {"float": "float", "int": "int64", "str": "str"}[kind])
 
 
 def _kind(values):
@@ -465,7 +450,7 @@ def _write_ps_sink(alg, parameters, context, output_name, ps, fields, series, se
     for name in series_names:
         qfields.append(_qgs_field(name, "float"))
     crs = QgsCoordinateReferenceSystem(ps.crs) if ps.crs else QgsCoordinateReferenceSystem()
-    sink, dest_id = alg.parameterAsSink(parameters, output_name, context, qfields, QgsWkbTypes.Point, crs)
+    sink, dest_id = alg.parameterAsSink(parameters, output_name, context, qfields, compat.WKB_POINT, crs)
     if sink is None:
         raise QgsProcessingException(alg.invalidSinkError(parameters, output_name))
     head = [list(row) for row in zip(*columns)]
@@ -482,13 +467,13 @@ def _write_ps_sink(alg, parameters, context, output_name, ps, fields, series, se
         feature.setAttributes(head[i] + series_rows[i] if series is not None else head[i])
         batch.append(feature)
         if len(batch) >= BATCH_SIZE:
-            if not sink.addFeatures(batch, QgsFeatureSink.FastInsert):
+            if not sink.addFeatures(batch, compat.SINK_FAST_INSERT):
                 raise QgsProcessingException(f"{output_name}: writing features failed: {sink.lastError()}")
             batch = []
             if feedback is not None:
                 if feedback.isCanceled():
                     raise QgsProcessingException("Cancelled by the user.")
                 feedback.setProgress(100.0 * i / m)
-    if batch and not sink.addFeatures(batch, QgsFeatureSink.FastInsert):
+    if batch and not sink.addFeatures(batch, compat.SINK_FAST_INSERT):
         raise QgsProcessingException(f"{output_name}: writing features failed: {sink.lastError()}")
     return dest_id

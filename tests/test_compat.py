@@ -240,10 +240,6 @@ SCANNED = [REPO / "plugin.py", REPO / "__init__.py"] + sorted(
 )
 EXCLUDED = {
     REPO / "processing_provider" / "compat.py",  # where the legacy spellings are resolved
-    # TODO(lead): remove once processing_provider/ps_io.py (owner: I/O helper, being changed now)
-    # is converted to compat.field / compat.* names; it still uses QVariant.*, QgsWkbTypes.*,
-    # QgsProcessing.Type*, QgsProcessingParameterField.Numeric, QgsFeatureRequest.NoGeometry.
-    REPO / "processing_provider" / "ps_io.py",
 }
 
 
