@@ -183,11 +183,18 @@ def _figure_components(path, x, y, ids):
     dec = Decomposition.load(path("decomposition.npz"))
     maps = dec.component_maps_mm()
     k = maps.shape[1]
-    fig, axes = plt.subplots(2, k, figsize=(3.2 * k, 6.2))
+    cols = min(k, 5)
+    rows = 2 * int(np.ceil(k / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.6, 1] * (rows // 2)})
     for j in range(k):
-        title = f"PC{j + 1}: {dec.labels[j]}\n{100 * dec.variance_share[j]:.1f} % of variance"
-        plots.points_map(axes[0, j], x, y, maps[:, j], title, "mm", size=2)
-        plots.series(axes[1, j], dec.dates, {f"T{j + 1}": dec.temporal[:, j]})
+        r, c = 2 * (j // cols), j % cols
+        title = f"PC{j + 1}: {dec.labels[j]}\n{100 * dec.variance_share[j]:.2g} % of variance"
+        plots.points_map(axes[r, c], x, y, maps[:, j], title, "mm", size=2)
+        plots.series(axes[r + 1, c], dec.dates, {f"T{j + 1}": dec.temporal[:, j]})
+    for j in range(k, (rows // 2) * cols):
+        axes[2 * (j // cols), j % cols].set_visible(False)
+        axes[2 * (j // cols) + 1, j % cols].set_visible(False)
     fig.tight_layout()
     fig.savefig(path("fig_components.png"), dpi=100)
     plt.close(fig)
