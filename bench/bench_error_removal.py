@@ -17,17 +17,13 @@ Prints, from one run:
 
 import argparse
 import os
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from common import mount_package, start_qgis, timed
 
-REPO = Path(__file__).resolve().parents[1]
-_mount = Path(tempfile.mkdtemp(prefix="subsidence_lab_bench_"))
-(_mount / "subsidence_lab").symlink_to(REPO, target_is_directory=True)
-sys.path.insert(0, str(_mount))
+mount_package()
 
 from subsidence_lab.core import gpkg_writer  # noqa: E402
 from subsidence_lab.core.error_removal import linear_velocity, remove_errors  # noqa: E402
@@ -36,12 +32,6 @@ from subsidence_lab.core.ps_ops import velocity as ps_velocity  # noqa: E402
 from subsidence_lab.core.spatiotemporal_filter import spatiotemporal_filter  # noqa: E402
 from subsidence_lab.core.synthetic import make_study_area  # noqa: E402
 from subsidence_lab.core.validation import compare_with_benchmarks, stable_area_rms  # noqa: E402
-
-
-def _timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
 
 
 def smooth_and_random(dec):
@@ -139,32 +129,13 @@ def _bare_arrow_read(path):
     return rows
 
 
-def _start_qgis():
-    from qgis.core import QgsApplication
-
-    plugins = os.path.join(QgsApplication.prefixPath() or "/usr", "share", "qgis", "python", "plugins")
-    for folder in (plugins, "/usr/share/qgis/python/plugins"):
-        if os.path.isdir(folder) and folder not in sys.path:
-            sys.path.append(folder)
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
-    from subsidence_lab.processing_provider.provider import SubsidenceLabProvider
-
-    provider = SubsidenceLabProvider()
-    assert QgsApplication.processingRegistry().addProvider(provider)
-    return app, provider
-
-
 def end_to_end(m, n, k, folder):
     from subsidence_lab.core import ps_io
 
     print(f"== end to end on a {m} x {n} GeoPackage vs a bare OGR Arrow read")
-    area, t_area = _timed(make_study_area, seed=0, n_points=m, n_dates=n, nan_fraction=0.02)
+    area, t_area = timed(make_study_area, seed=0, n_points=m, n_dates=n, nan_fraction=0.02)
     stable = area.stable_mask.astype(np.int64)
-    path, t_write = _timed(
+    path, t_write = timed(
         ps_io.write_ps_file,
         Path(folder) / "bench_ps.gpkg",
         area.ps,
@@ -173,11 +144,9 @@ def end_to_end(m, n, k, folder):
     print(
         f"   synthetic area {t_area:.1f} s, written in {t_write:.1f} s ({os.path.getsize(path) / 1e6:.0f} MB)"
     )
-    app, provider = _start_qgis()
-    import processing
-
+    processing, app = start_qgis()
     _bare_arrow_read(path)  # warm the file cache so every run reads from memory
-    rows, t_read = _timed(_bare_arrow_read, path)
+    rows, t_read = timed(_bare_arrow_read, path)
     assert rows == m
     params = {
         "INPUT": str(path),
@@ -186,12 +155,12 @@ def end_to_end(m, n, k, folder):
         "POLYNOMIAL": 3,
         "OUTPUT": str(Path(folder) / "corrected.gpkg"),
     }
-    _, t_alg = _timed(processing.run, "subsidencelab:pcaerrorremoval", params)
-    ps, t_core_read = _timed(ps_io.read_ps_file, str(path))
-    dec, t_dec = _timed(
+    _, t_alg = timed(processing.run, "subsidencelab:pcaerrorremoval", params)
+    ps, t_core_read = timed(ps_io.read_ps_file, str(path))
+    dec, t_dec = timed(
         decompose, ps.displacement_mm, k=k, dates=ps.dates, ids=ps.ids, x=ps.x, y=ps.y, z=ps.z
     )
-    _, t_remove = _timed(
+    _, t_remove = timed(
         remove_errors,
         ps.displacement_mm,
         dec,
@@ -202,9 +171,9 @@ def end_to_end(m, n, k, folder):
         polynomial="quadratic_elevation",
         fit_mask=area.stable_mask,
     )
-    _, t_velocity = _timed(ps_velocity, ps.displacement_mm, ps.dates)
+    _, t_velocity = timed(ps_velocity, ps.displacement_mm, ps.dates)
     columns = [("id", "int", ps.ids)]
-    _, t_write = _timed(
+    _, t_write = timed(
         gpkg_writer.write_points_gpkg,
         str(Path(folder) / "corrected_direct.gpkg"),
         ps.x,
@@ -214,8 +183,8 @@ def end_to_end(m, n, k, folder):
         series=([f"D{str(d).replace('-', '')}" for d in ps.dates], ps.displacement_mm),
     )
     params = {"INPUT": str(path), "OUTPUT": str(Path(folder) / "filtered.gpkg")}
-    _, t_filter_alg = _timed(processing.run, "subsidencelab:spatiotemporalfilter", params)
-    _, t_filter = _timed(spatiotemporal_filter, ps.displacement_mm, ps.x, ps.y, ps.dates)
+    _, t_filter_alg = timed(processing.run, "subsidencelab:spatiotemporalfilter", params)
+    _, t_filter = timed(spatiotemporal_filter, ps.displacement_mm, ps.x, ps.y, ps.dates)
     print(f"   bare OGR Arrow read:               {t_read:7.2f} s")
     print(
         f"   pcaerrorremoval end to end:        {t_alg:7.2f} s  ratio {t_alg / t_read:5.1f} x the bare read"
@@ -231,7 +200,6 @@ def end_to_end(m, n, k, folder):
         f" (core filter {t_filter:.2f} s)"
     )
     app.exitQgis()
-    del provider
 
 
 def main():
@@ -250,7 +218,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        (_mount / "subsidence_lab").unlink()
+    main()

@@ -16,25 +16,15 @@ Targets (issue 4): decomposition under 5 s for 1M x 300; end to end within 3x th
 
 import argparse
 import os
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from common import mount_package, start_qgis, timed
 
-REPO = Path(__file__).resolve().parents[1]
-_mount = Path(tempfile.mkdtemp(prefix="subsidence_lab_bench_"))
-(_mount / "subsidence_lab").symlink_to(REPO, target_is_directory=True)
-sys.path.insert(0, str(_mount))
+mount_package()
 
 from subsidence_lab.core.pca import decompose  # noqa: E402
-
-
-def _timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
 
 
 def low_rank_matrix(m, n, seed=0, chunk=100_000):
@@ -54,10 +44,10 @@ def low_rank_matrix(m, n, seed=0, chunk=100_000):
 def bench_decomposition(m, n, svd_points):
     scale = m / svd_points
     print(f"== decomposition: {m} x {n} (k = 6) vs numpy.linalg.svd on {svd_points} rows scaled x{scale:g}")
-    x, t_make = _timed(low_rank_matrix, m, n)
+    x, t_make = timed(low_rank_matrix, m, n)
     print(f"   test matrix built in {t_make:.1f} s ({x.nbytes / 1e9:.1f} GB)")
     sub = x[:svd_points]
-    (u, s, vt), t_svd = _timed(np.linalg.svd, sub - sub.mean(axis=0), full_matrices=False)
+    (u, s, vt), t_svd = timed(np.linalg.svd, sub - sub.mean(axis=0), full_matrices=False)
     t_svd_scaled = t_svd * m / svd_points
     dec_sub = decompose(sub, k=6, classify=False)
     rel_sigma = np.max(np.abs(dec_sub.sigma - s[:6]) / s[:6])
@@ -65,7 +55,7 @@ def bench_decomposition(m, n, svd_points):
     s_err = np.max(np.abs(u[:, :6] * signs - dec_sub.spatial))
     del u, vt
     decompose(x[:10_000], k=6, classify=False)  # warm-up (BLAS threads, page faults)
-    dec, t_dec = _timed(decompose, x, k=6, classify=False)
+    dec, t_dec = timed(decompose, x, k=6, classify=False)
     print(f"   numpy SVD on {svd_points} rows: {t_svd:.2f} s -> scaled to {m} rows: {t_svd_scaled:.1f} s")
     print(f"   core.pca.decompose on {m} rows: {t_dec:.2f} s  (target < 5 s)")
     ratio = t_dec / t_svd_scaled
@@ -100,35 +90,19 @@ def _bare_arrow_read(path):
 
 
 def bench_end_to_end(m, n, folder):
-    from qgis.core import QgsApplication
-
     from subsidence_lab.core import gpkg_writer, ps_io
     from subsidence_lab.core.synthetic import make_study_area
 
     print(f"== end to end: subsidencelab:pcadecomposition on a {m} x {n} GeoPackage vs a bare Arrow read")
-    area, t_area = _timed(make_study_area, seed=0, n_points=m, n_dates=n, nan_fraction=0.02)
+    area, t_area = timed(make_study_area, seed=0, n_points=m, n_dates=n, nan_fraction=0.02)
     target = Path(folder) / "bench_ps.gpkg"
-    path, t_write = _timed(ps_io.write_ps_file, target, area.ps, fields={"height": area.ps.z})
+    path, t_write = timed(ps_io.write_ps_file, target, area.ps, fields={"height": area.ps.z})
     size_mb = os.path.getsize(path) / 1e6
     print(f"   synthetic area {t_area:.1f} s, GeoPackage written in {t_write:.1f} s ({size_mb:.0f} MB)")
 
-    plugins = os.path.join(QgsApplication.prefixPath() or "/usr", "share", "qgis", "python", "plugins")
-    for folder_ in (plugins, "/usr/share/qgis/python/plugins"):
-        if os.path.isdir(folder_) and folder_ not in sys.path:
-            sys.path.append(folder_)
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
-    from subsidence_lab.processing_provider.provider import SubsidenceLabProvider
-
-    provider = SubsidenceLabProvider()  # keep a reference: the registry does not own it from Python
-    assert QgsApplication.processingRegistry().addProvider(provider)
-    import processing
-
+    processing, app = start_qgis()  # Processing initialised, the provider registered and kept on app
     _bare_arrow_read(path)  # warm the file cache so both runs read from memory
-    rows, t_read = _timed(_bare_arrow_read, path)
+    rows, t_read = timed(_bare_arrow_read, path)
     assert rows == m
     params = {
         "INPUT": str(path),
@@ -138,13 +112,13 @@ def bench_end_to_end(m, n, folder):
         "TEMPORAL": str(Path(folder) / "temporal.gpkg"),
         "DECOMPOSITION": str(Path(folder) / "dec.npz"),
     }
-    _, t_alg = _timed(processing.run, "subsidencelab:pcadecomposition", params)
-    _, t_alg2 = _timed(processing.run, "subsidencelab:pcadecomposition", params)
-    ps, t_core_read = _timed(ps_io.read_ps_file, str(path))
-    dec, t_core_dec = _timed(decompose, ps.displacement_mm, k=6, dates=ps.dates, x=ps.x, y=ps.y, z=ps.z)
+    _, t_alg = timed(processing.run, "subsidencelab:pcadecomposition", params)
+    _, t_alg2 = timed(processing.run, "subsidencelab:pcadecomposition", params)
+    ps, t_core_read = timed(ps_io.read_ps_file, str(path))
+    dec, t_core_dec = timed(decompose, ps.displacement_mm, k=6, dates=ps.dates, x=ps.x, y=ps.y, z=ps.z)
     maps = dec.component_maps_mm()
     columns = [("id", "int", ps.ids)] + [(f"PC{j + 1}", "float", maps[:, j]) for j in range(dec.k)]
-    _, t_write = _timed(
+    _, t_write = timed(
         gpkg_writer.write_points_gpkg, str(Path(folder) / "pc_direct.gpkg"), ps.x, ps.y, ps.crs, columns
     )
     print(f"   bare OGR Arrow read: {t_read:.2f} s")
@@ -179,8 +153,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        (_mount / "subsidence_lab").unlink()
-        _mount.rmdir()
+    main()

@@ -21,22 +21,12 @@ Run: ``QT_QPA_PLATFORM=offscreen /opt/subsidence-lab-venv/bin/python bench/bench
 
 import argparse
 import atexit
-import os
 import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _mount_package():
-    mount = Path(tempfile.mkdtemp(prefix="subsidence_lab_bench_"))
-    (mount / "subsidence_lab").symlink_to(REPO, target_is_directory=True)
-    sys.path.insert(0, str(mount))
+from common import start_app, timed
 
 
 def build_dataset(m, n, seed=0):
@@ -139,12 +129,9 @@ def main():
     parser.add_argument("--workdir", default=None, help="folder for the files (default: a temp folder)")
     args = parser.parse_args()
 
-    _mount_package()
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback
+    app = start_app()  # the checkout mounted, QGIS started offscreen; no Processing needed here
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback
 
-    app = QgsApplication([], False)
-    app.initQgis()
     from subsidence_lab.core import ps_io as core_io
     from subsidence_lab.processing_provider.ps_io import read_ps, write_ps
 
@@ -154,9 +141,7 @@ def main():
     workdir.mkdir(parents=True, exist_ok=True)
     source = workdir / f"ps_{args.points}x{args.dates}.gpkg"
     ps = build_dataset(args.points, args.dates)
-    start = time.perf_counter()
-    core_io.write_ps_file(source, ps, fields={"height": ps.z})
-    built = time.perf_counter() - start
+    _, built = timed(core_io.write_ps_file, source, ps, fields={"height": ps.z})
     print(f"built {source.name}: {args.points} points x {args.dates} dates in {built:.1f} s")
 
     alg = _Writer().alg
@@ -166,9 +151,8 @@ def main():
         """Shortest of ``--repeat`` runs: the machine is shared, the minimum is the least noisy."""
         times = []
         for _ in range(args.repeat):
-            start = time.perf_counter()
-            result = function()
-            times.append(time.perf_counter() - start)
+            result, seconds = timed(function)
+            times.append(seconds)
         return min(times), result
 
     read_project, ours = best_of(

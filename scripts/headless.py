@@ -4,6 +4,9 @@
     processing, app = start_qgis()
     processing.run("subsidencelab:samplestudyarea", {...})
 
+``start_app()`` is the first half alone: the QgsApplication, without Processing or the provider
+(for code that only needs qgis.core, e.g. bench/bench_read_write.py).
+
 The checkout is mounted as the package ``subsidence_lab`` (a symlink in a temp folder), so the
 scripts work whatever the checkout's folder is called.
 """
@@ -31,7 +34,8 @@ def mount_package():
     atexit.register(shutil.rmtree, mount, True)
 
 
-def start_qgis():
+def start_app():
+    """A QgsApplication started headless (offscreen, no GUI) with the checkout mounted; no Processing."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     mount_package()
     from qgis.core import QgsApplication
@@ -39,6 +43,14 @@ def start_qgis():
     QgsApplication.setPrefixPath("/usr", True)
     app = QgsApplication([], False)
     app.initQgis()
+    return app
+
+
+def start_qgis():
+    """``start_app()`` plus Processing initialised and the Subsidence Lab provider registered."""
+    app = start_app()
+    from qgis.core import QgsApplication
+
     for path in ("/usr/share/qgis/python/plugins", "/usr/share/qgis/python"):
         if path not in sys.path:
             sys.path.append(path)
