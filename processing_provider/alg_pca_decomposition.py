@@ -51,7 +51,7 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         "seasonal_atmosphere, seasonal_deformation or noise (rules and thresholds in "
         "core/pca_diagnostics.py). The classes are proposals: override them in the error removal.\n\n"
         "Inputs: the PS layer (date fields detected or given), the number of components (0 = the "
-        "automatic suggestion: singular values above the Gavish-Donoho noise floor, at most 10), "
+        "automatic suggestion: every singular value above the Gavish-Donoho noise floor), "
         "and optionally the elevation as a field or a DEM raster (sampled at the points; the DEM "
         "wins when both are given).\n\n"
         "Outputs: the PS points with id and PC1..PCk = S_k * sigma_k (mm); a components table "
@@ -87,7 +87,7 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         k.setHelp(
             self.tr(
                 "Components to keep, at most the number of dates. Seed 003 chose 6. 0 = the automatic "
-                "suggestion (singular values above the Gavish-Donoho noise floor, capped at 10); the "
+                "suggestion (every singular value above the Gavish-Donoho noise floor); the "
                 "log says why."
             )
         )
