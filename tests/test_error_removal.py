@@ -321,3 +321,29 @@ def test_automatic_quiet_points_find_the_stable_ground_and_beat_fitting_on_all_p
     assert auto < literal
     with pytest.raises(ValueError, match="fit_mask"):
         remove_errors(ps.displacement_mm, dec, x=ps.x, y=ps.y, z=ps.z, ids=ps.ids, fit_mask="everything")
+
+
+def test_defaults_alone_meet_the_acceptance_on_the_synthetic_area():
+    """What a user gets with every default: the suggested k, the proposed classes, the automatic
+    stable points (no stable area given). Same bars as the tests above, which fix k, the
+    component lists and use the true stable mask."""
+    area = make_study_area(seed=0, n_points=4000, n_dates=60, nan_fraction=0.02)
+    ps = area.ps
+    dec = decompose(ps.displacement_mm, k=None, dates=ps.dates, ids=ps.ids, x=ps.x, y=ps.y, z=ps.z)
+    result = remove_errors(ps.displacement_mm, dec, x=ps.x, y=ps.y, z=ps.z, ids=ps.ids, fit_mask="auto")
+    filtered = spatiotemporal_filter(ps.displacement_mm, ps.x, ps.y, ps.dates)
+    truth = area.truth["deformation"] + area.truth["seasonal_deformation"]
+    raw = stable_area_rms(ps.displacement_mm, area.stable_mask, truth)
+    pca = stable_area_rms(result.corrected_mm, area.stable_mask, truth)
+    assert pca <= 0.6 * raw
+    assert pca < stable_area_rms(filtered.corrected_mm, area.stable_mask, truth)
+    truth_v = area.velocity_true_mm_per_year
+    raw_v = linear_velocity(ps.displacement_mm, ps.dates)[0]
+    inside = _bowl_points(area)
+    assert np.sqrt(np.mean((result.velocity_mm_per_year[inside] - truth_v[inside]) ** 2)) < np.sqrt(
+        np.mean((raw_v[inside] - truth_v[inside]) ** 2)
+    )
+    for bowl in (b for b in area.bowls if b["kind"] == "subsidence"):
+        centre = np.hypot(ps.x - bowl["x"], ps.y - bowl["y"]) < 0.2 * bowl["radius_m"]
+        estimated, true = result.velocity_mm_per_year[centre].mean(), truth_v[centre].mean()
+        assert abs(estimated - true) <= 0.05 * abs(true)
