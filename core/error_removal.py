@@ -120,19 +120,7 @@ def linear_velocity(series_mm, dates):
     sum (t - t_mean)^2)``), and the RMS of the residuals about the line, ``sqrt(RSS / k)``
     (k observed dates; NaN with fewer than two).
     """
-    series_mm = np.asarray(series_mm, dtype=np.float64)
-    velocity, velocity_std = ps_velocity(series_mm, dates)
-    t = years_since_first(dates)
-    obs = ~np.isnan(series_mm)
-    count = obs.sum(axis=1)
-    safe = np.maximum(count, 1)
-    t_mean = (obs @ t) / safe
-    s_mean = np.where(obs, series_mm, 0.0).sum(axis=1) / safe
-    fitted = s_mean[:, None] + velocity[:, None] * (t[None, :] - t_mean[:, None])
-    rss = np.where(obs, series_mm - fitted, 0.0)
-    rss = np.einsum("ij,ij->i", rss, rss)
-    rms = np.where(count >= 2, np.sqrt(rss / safe), np.nan)
-    return velocity, velocity_std, rms
+    return ps_velocity(series_mm, dates, residual_rms=True)
 
 
 def _line_fit(values, t):

@@ -95,13 +95,15 @@ def years_of(dates) -> np.ndarray:
     return (dates - dates[0]).astype(np.int64) / DAYS_PER_YEAR
 
 
-def velocity(displacement_mm, dates) -> Tuple[np.ndarray, np.ndarray]:
+def velocity(displacement_mm, dates, residual_rms=False):
     """Least-squares linear velocity (mm/yr) and its standard error per point.
 
     For each point, over its observed dates: ``d(t) = a + v t``;
     ``v = S_td / S_tt`` with ``S_tt = sum (t - t_mean)^2``, and standard error
     ``se(v) = sqrt(RSS / (k - 2) / S_tt)`` (ordinary least squares, k observed dates).
     ``v`` is NaN with fewer than 2 dates, ``se`` with fewer than 3.
+    With ``residual_rms``, also the RMS of the residuals about the line, ``sqrt(RSS / k)``
+    (NaN with fewer than 2 dates), as a third array.
     """
     d = np.asarray(displacement_mm, dtype=np.float64)
     if d.ndim == 1:
@@ -111,12 +113,13 @@ def velocity(displacement_mm, dates) -> Tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"dates: {t.shape[0]} dates for a series of {d.shape[1]} values")
     slope = np.empty(d.shape[0])
     std_error = np.empty(d.shape[0])
+    rms = np.empty(d.shape[0])
     # Row blocks: the same per-row arithmetic, but temporaries of a few MB that stay in the
     # CPU cache instead of a dozen (m, n) arrays (page faults and memory traffic dominated).
     for start in range(0, d.shape[0], VELOCITY_BLOCK_ROWS):
         stop = start + VELOCITY_BLOCK_ROWS
-        slope[start:stop], std_error[start:stop] = _velocity_block(d[start:stop], t)
-    return slope, std_error
+        slope[start:stop], std_error[start:stop], rms[start:stop] = _velocity_block(d[start:stop], t)
+    return (slope, std_error, rms) if residual_rms else (slope, std_error)
 
 
 def _velocity_block(d, t):
@@ -137,7 +140,8 @@ def _velocity_block(d, t):
     rss = (np.where(obs, d - fitted, 0.0) ** 2).sum(axis=1)
     ok3 = ok & (k >= 3)
     std_error = np.where(ok3, np.sqrt(rss / np.maximum(k - 2, 1) / np.where(ok, s_tt, 1.0)), np.nan)
-    return slope, std_error
+    rms = np.where(k >= 2, np.sqrt(rss / safe_k), np.nan)
+    return slope, std_error, rms
 
 
 def month_starts(dates) -> np.ndarray:
