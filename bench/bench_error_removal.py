@@ -30,7 +30,7 @@ from subsidence_lab.core.error_removal import linear_velocity, remove_errors  # 
 from subsidence_lab.core.pca import decompose  # noqa: E402
 from subsidence_lab.core.ps_ops import velocity as ps_velocity  # noqa: E402
 from subsidence_lab.core.spatiotemporal_filter import spatiotemporal_filter  # noqa: E402
-from subsidence_lab.core.synthetic import make_study_area  # noqa: E402
+from subsidence_lab.core.synthetic import benchmark_stations, make_study_area  # noqa: E402
 from subsidence_lab.core.validation import compare_with_benchmarks, stable_area_rms  # noqa: E402
 
 
@@ -38,27 +38,6 @@ def smooth_and_random(dec):
     """Deformation = components with a smooth T_k (lag-1 autocorrelation >= 0.5); error = the rest."""
     lag1 = dec.diagnostics["lag1_autocorrelation"]
     return [k + 1 for k in range(dec.k) if lag1[k] >= 0.5], [k + 1 for k in range(dec.k) if lag1[k] < 0.5]
-
-
-def gnss_stations(area, noise_mm=1.0):
-    """4 stations 300 m east of each bowl centre: true LOS deformation there + 1 mm white noise."""
-    ps = area.ps
-    rng = np.random.default_rng(2024)
-    truth = area.truth["deformation"] + area.truth["seasonal_deformation"]
-    stations = []
-    for number, bowl in enumerate(area.bowls[:4]):
-        i = int(np.argmin(np.hypot(ps.x - bowl["x"] - 300.0, ps.y - bowl["y"])))
-        values = truth[i] + rng.normal(0, noise_mm, ps.n_dates)
-        stations.append(
-            {
-                "id": f"GNSS{number + 1} ({bowl['kind']})",
-                "x": ps.x[i],
-                "y": ps.y[i],
-                "dates": ps.dates,
-                "values_mm": values,
-            }
-        )
-    return stations
 
 
 def table_2(k):
@@ -82,7 +61,7 @@ def table_2(k):
     methods = {"raw": ps.displacement_mm, "filter": filtered, "PCA method": pca}
     truth = area.truth["deformation"] + area.truth["seasonal_deformation"]
     rows = {"stable area (RMS)": [stable_area_rms(s, area.stable_mask, truth) for s in methods.values()]}
-    stations = gnss_stations(area)
+    stations = [dict(st, id=f"{st['id']} ({st['kind']})") for st in benchmark_stations(area)]
     reports = [compare_with_benchmarks(ps.x, ps.y, ps.dates, s, stations) for s in methods.values()]
     for j, station in enumerate(stations):
         rows[station["id"]] = [r.stations[j].rmse_mm for r in reports]

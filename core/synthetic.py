@@ -872,6 +872,27 @@ def _records(area_or_groundwater):
     return getattr(area_or_groundwater, "groundwater", area_or_groundwater)
 
 
+def benchmark_stations(area, noise_mm=1.0, offset_m=300.0, seed=2024):
+    """Synthetic benchmark ("GNSS") stations for validation tests and benches (METHODS 3).
+
+    One station at the PS nearest a point ``offset_m`` east of each of the first four bowl
+    centres: the true LOS deformation there (secular + seasonal) plus white noise of
+    ``noise_mm``, on the SAR dates. Returns dicts ``id, kind, x, y, dates, values_mm`` as
+    :func:`core.validation.compare_with_benchmarks` takes them.
+    """
+    ps = area.ps
+    rng = np.random.default_rng(seed)
+    truth = area.truth["deformation"] + area.truth["seasonal_deformation"]
+    stations = []
+    for number, bowl in enumerate(area.bowls[:4]):
+        i = int(np.argmin(np.hypot(ps.x - bowl["x"] - offset_m, ps.y - bowl["y"])))
+        stations.append({
+            "id": f"GNSS{number + 1}", "kind": bowl["kind"], "x": ps.x[i], "y": ps.y[i],
+            "dates": ps.dates, "values_mm": truth[i] + rng.normal(0, noise_mm, ps.n_dates),
+        })
+    return stations
+
+
 def groundwater_long_table(area):
     """Long table of the heads: columns well_id, date, layer, level_m (one row per
     well x date x layer, wells then dates then layers), as a dict of (rows,) arrays.

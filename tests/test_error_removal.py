@@ -7,7 +7,7 @@ from subsidence_lab.core.error_removal import linear_velocity, remove_errors, ye
 from subsidence_lab.core.pca import Decomposition, decompose
 from subsidence_lab.core.polynomial import design_matrix, fit_epoch_polynomials
 from subsidence_lab.core.spatiotemporal_filter import spatiotemporal_filter
-from subsidence_lab.core.synthetic import make_study_area
+from subsidence_lab.core.synthetic import benchmark_stations, make_study_area
 from subsidence_lab.core.validation import compare_with_benchmarks, stable_area_rms
 
 
@@ -261,21 +261,6 @@ def test_synthetic_benchmark_stations_are_closer_after_correction(synthetic_run)
     assert pca.n_pairs == raw.n_pairs > 3 * ps.n_dates
     assert pca.rmse_mm < 0.9 * raw.rmse_mm
     assert pca.correlation > raw.correlation
-
-
-def benchmark_stations(area, noise_mm=1.0):
-    """Four 'GNSS' stations at the PS nearest each bowl centre (3 subsidence, 1 uplift): the
-    true LOS deformation there plus white noise, on the SAR dates."""
-    ps = area.ps
-    rng = np.random.default_rng(2024)
-    truth = area.truth["deformation"] + area.truth["seasonal_deformation"]
-    stations = []
-    for number, bowl in enumerate(area.bowls[:4]):
-        i = int(np.argmin(np.hypot(ps.x - bowl["x"] - 300.0, ps.y - bowl["y"])))
-        values = truth[i] + rng.normal(0, noise_mm, ps.n_dates)
-        stations.append({"id": f"GNSS{number + 1}", "x": ps.x[i], "y": ps.y[i], "dates": ps.dates,
-                         "values_mm": values})
-    return stations
 
 
 def benchmark_table(area, corrected_mm, filtered_mm):
