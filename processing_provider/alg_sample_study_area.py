@@ -19,7 +19,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate
 
 from ..core import synthetic
-from . import compat
+from .. import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .ps_io import write_ps
 

@@ -52,7 +52,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..core import gpkg_writer
 from ..core import ps_io as core_io
 from ..core.dates import date_field_name
-from . import compat
+from .. import compat
 
 BATCH_SIZE = 5000
 
