@@ -30,7 +30,8 @@ def tracked_files(root=ROOT):
         out = subprocess.run(["git", "ls-files", "-z", "--cached"], cwd=root, capture_output=True, check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         detail = exc.stderr.decode(errors="replace").strip() if getattr(exc, "stderr", None) else exc
-        raise SystemExit(f"package.py packs the files git tracks; {root} is not a git checkout ({detail})")
+        message = f"package.py packs the files git tracks; {root} is not a git checkout ({detail})"
+        raise SystemExit(message) from None
     files = [f for f in out.stdout.decode().split("\0") if f]
     return sorted(f for f in files if os.path.isfile(os.path.join(root, f)))
 

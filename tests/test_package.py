@@ -9,7 +9,6 @@ import subprocess
 import zipfile
 
 import pytest
-
 from conftest import REPO
 
 
