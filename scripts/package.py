@@ -15,7 +15,7 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN_NAME = "subsidence_lab"
-INCLUDE_TOP = ("__init__.py", "plugin.py", "metadata.txt", "README.md", "LICENSE", "core",
+INCLUDE_TOP = ("__init__.py", "plugin.py", "compat.py", "metadata.txt", "README.md", "LICENSE", "core",
                "processing_provider", "ui", "resources")
 EXCLUDE_PARTS = ("__pycache__", ".pytest_cache", ".ruff_cache")
 
