@@ -25,7 +25,7 @@ from qgis.core import (
 from ..core.dates import date_field_name
 from ..core.error_removal import QUIET_VELOCITY_MM_PER_YEAR, linear_velocity, remove_errors
 from ..core.pca import DEFAULT_K, Decomposition
-from ..core.polynomial import POLYNOMIAL_KINDS
+from ..core.polynomial import POLYNOMIAL_KINDS, elevation_problem
 from ..core.validation import stable_area_rms
 from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
@@ -172,7 +172,8 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         poly.setHelp(
             self.tr(
                 "Surface fitted per date and removed (residual orbit and atmosphere). The elevation "
-                "terms need an elevation field or a DEM."
+                "terms use the elevation field or the DEM; without a usable elevation the quadratic "
+                "is fitted without them (said in the log)."
             )
         )
         self.addParameter(poly)
@@ -286,9 +287,12 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
         kind = POLYNOMIAL_KINDS[self.parameterAsEnum(parameters, self.POLYNOMIAL, context)]
         z = elevation(self, parameters, context, ps, feedback)
-        if kind == "quadratic_elevation" and z is None:
-            raise QgsProcessingException(
-                f"{self.Z_FIELD}: the quadratic + elevation surface needs an elevation field or a {self.DEM}"
+        problem = elevation_problem(z) if kind == "quadratic_elevation" else None
+        if problem:
+            kind = "quadratic"
+            feedback.pushWarning(
+                f"{self.Z_FIELD}: {problem}, so the surface is fitted as a quadratic without the elevation "
+                f"terms (f z + g z^2). Give an elevation field or a {self.DEM} to use them."
             )
         mask = self._stable_mask(parameters, context, ps, feedback)
         deformation = parse_components(
