@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from qgis.core import QgsProcessingFeedback, QgsVectorLayer
+from qgis.core import QgsProcessingFeedback, QgsProject, QgsVectorLayer
 
 from subsidence_lab.core import ps_io
 from subsidence_lab.core.ps_ops import velocity
@@ -99,9 +99,18 @@ def test_a_layer_that_looks_like_cm_read_as_mm_gets_a_warning(provider, cm_layer
 def test_egms_zip_runs_through_error_removal_with_every_default(provider, realdata_dir, tmp_path):
     feedback = Capture()
     # The layer QGIS makes of the CSV inside the ZIP (browser, drag and drop): no unzipping.
-    layer = QgsVectorLayer(f"/vsizip/{realdata_dir / EGMS_ZIP}/{EGMS_CSV}", "egms", "ogr")
-    assert layer.isValid()
-    out = _run("pcaerrorremoval", {"INPUT": layer, "OUTPUT": str(tmp_path / "egms.gpkg")}, feedback)["OUTPUT"]
+    # Owned by the project (C++), so nothing Python-owned outlives QGIS at the end of the session.
+    project = QgsProject.instance()
+    source = f"/vsizip/{realdata_dir / EGMS_ZIP}/{EGMS_CSV}"
+    layer = project.addMapLayer(QgsVectorLayer(source, "egms", "ogr"))
+    assert layer is not None and layer.isValid()
+    layer_id = layer.id()
+    del layer
+    try:
+        params = {"INPUT": layer_id, "OUTPUT": str(tmp_path / "egms.gpkg")}
+        out = _run("pcaerrorremoval", params, feedback)["OUTPUT"]
+    finally:
+        project.removeMapLayer(layer_id)
     corrected = ps_io.read_ps_file(out, date_fields="D")
     assert corrected.n_points == 11590 and corrected.n_dates == 210
     assert np.isfinite(corrected.attributes["velocity_mm_per_year"]).all()
