@@ -1,4 +1,4 @@
-"""processing_provider/compat.py: every name works in the running QGIS, and nothing else spells legacy enums.
+"""compat.py (plugin root): every name works in the running QGIS, and nothing else spells legacy enums.
 
 The values are checked by what QGIS does with them (parameter definitions, script code, geometry
 type names, fields written and read back), not only by their numbers. The static scan keeps the
@@ -29,7 +29,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QMetaType, QObject
 
-from subsidence_lab.processing_provider import compat
+from subsidence_lab import compat
 
 
 def _number(value):
@@ -235,11 +235,15 @@ QT_ENUM_OWNERS = {
 MOVED_QT_CLASSES = {"QAction", "QActionGroup", "QShortcut"}  # QtWidgets (Qt5) -> QtGui (Qt6)
 ALLOW_COMMENT = "# compat: ok"
 
+# tests, benches and scripts too: they must not use API deprecated in QGIS 3.40 (the
+# QgsField(name, QVariant.Type) constructor warns there) nor gone in QGIS 4.
 SCANNED = [REPO / "plugin.py", REPO / "__init__.py"] + sorted(
-    p for folder in ("processing_provider", "ui") for p in (REPO / folder).rglob("*.py")
+    p
+    for folder in ("processing_provider", "ui", "tests", "bench", "scripts")
+    for p in (REPO / folder).rglob("*.py")
 )
 EXCLUDED = {
-    REPO / "processing_provider" / "compat.py",  # where the legacy spellings are resolved
+    REPO / "compat.py",  # where the legacy spellings are resolved
 }
 
 
@@ -367,5 +371,6 @@ def test_no_legacy_enum_outside_compat():
             continue
         for line, what in legacy_uses(path.read_text(encoding="utf-8"), str(path)):
             offenders.append(f"{path.relative_to(REPO)}:{line}: {what}")
-    assert not offenders, "use processing_provider/compat.py names instead:\n" + "\n".join(offenders)
+    assert not offenders, "use compat.py names instead:\n" + "\n".join(offenders)
     assert REPO / "processing_provider" / "alg_sample_study_area.py" in SCANNED
+    assert REPO / "tests" / "test_styling.py" in SCANNED

@@ -76,12 +76,13 @@ def test_core_reader_gives_identical_arrays(saved, ext, use_arrow):
 
 
 def _memory_layer(ps):
-    from qgis.core import QgsFeature, QgsField, QgsGeometry, QgsPointXY, QgsVectorLayer
-    from qgis.PyQt.QtCore import QVariant
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    from subsidence_lab.compat import field
 
     layer = QgsVectorLayer("Point?crs=EPSG:3035", "ps", "memory")
     names = ["pid", "height", "incidence_angle"] + [f"D{str(d).replace('-', '')}" for d in ps.dates]
-    fields = [QgsField("pid", QVariant.LongLong)] + [QgsField(n, QVariant.Double) for n in names[1:]]
+    fields = [field("pid", "int64")] + [field(n, "float") for n in names[1:]]
     layer.dataProvider().addAttributes(fields)
     layer.updateFields()
     features = []
@@ -264,7 +265,7 @@ def test_write_ps_through_sink_round_trip(saved, tmp_path, qgis_app):
     from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsVectorLayer
 
     from subsidence_lab.processing_provider.alg_prepare_ps_dataset import PreparePSDatasetAlgorithm
-    from subsidence_lab.processing_provider.ps_io import write_ps
+    from subsidence_lab.processing_provider.outputs import write_ps
 
     ps, _ = saved
     alg = PreparePSDatasetAlgorithm()
