@@ -16,7 +16,7 @@ import zipfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN_NAME = "subsidence_lab"
 INCLUDE_TOP = ("__init__.py", "plugin.py", "metadata.txt", "README.md", "LICENSE", "core",
-               "processing_provider", "ui", "resources")
+               "processing_provider", "ui", "resources", "symbology.py")
 EXCLUDE_PARTS = ("__pycache__", ".pytest_cache", ".ruff_cache")
 
 
