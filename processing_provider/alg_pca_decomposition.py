@@ -17,9 +17,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate
 
+from .. import compat
 from ..core.pca import DEFAULT_K
 from ..core.pca_diagnostics import DIAGNOSTIC_NAMES
-from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .pca_inputs import DEM, DEM_BAND, add_dem_parameters, decompose_points, elevation
 from .ps_io import add_ps_input_parameters, read_ps, write_ps

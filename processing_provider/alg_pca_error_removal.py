@@ -22,12 +22,12 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from .. import compat
 from ..core.dates import date_field_name
 from ..core.error_removal import QUIET_VELOCITY_MM_PER_YEAR, linear_velocity, remove_errors
 from ..core.pca import DEFAULT_K, Decomposition
 from ..core.polynomial import POLYNOMIAL_KINDS
 from ..core.validation import stable_area_rms
-from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .pca_inputs import DEM, DEM_BAND, add_dem_parameters, decompose_points, elevation
 from .ps_io import add_ps_input_parameters, read_ps, write_ps

@@ -18,8 +18,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate
 
+from .. import compat
 from ..core import synthetic
-from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .ps_io import write_ps
 

@@ -9,10 +9,10 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from .. import compat
 from ..core.dates import date_field_name
 from ..core.error_removal import linear_velocity
 from ..core.spatiotemporal_filter import spatiotemporal_filter
-from . import compat
 from .base import SubsidenceAlgorithm, progress_callback
 from .ps_io import add_ps_input_parameters, read_ps, write_ps
 from .styling import style_on_completion

@@ -19,9 +19,9 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from .. import compat
 from ..core.dates import detect_date_fields
 from ..core.validation import compare_with_benchmarks, stable_area_rms
-from . import compat
 from .alg_pca_error_removal import stable_mask
 from .base import SubsidenceAlgorithm
 from .ps_io import add_ps_input_parameters, read_ps

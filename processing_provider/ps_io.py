@@ -49,10 +49,10 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
+from .. import compat
 from ..core import gpkg_writer
 from ..core import ps_io as core_io
 from ..core.dates import date_field_name
-from . import compat
 
 BATCH_SIZE = 5000
 

@@ -1,4 +1,4 @@
-"""processing_provider/compat.py: every name works in the running QGIS, and nothing else spells legacy enums.
+"""compat.py (plugin root): every name works in the running QGIS, and nothing else spells legacy enums.
 
 The values are checked by what QGIS does with them (parameter definitions, script code, geometry
 type names, fields written and read back), not only by their numbers. The static scan keeps the
@@ -29,7 +29,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QMetaType, QObject
 
-from subsidence_lab.processing_provider import compat
+from subsidence_lab import compat
 
 
 def _number(value):
@@ -239,7 +239,7 @@ SCANNED = [REPO / "plugin.py", REPO / "__init__.py"] + sorted(
     p for folder in ("processing_provider", "ui") for p in (REPO / folder).rglob("*.py")
 )
 EXCLUDED = {
-    REPO / "processing_provider" / "compat.py",  # where the legacy spellings are resolved
+    REPO / "compat.py",  # where the legacy spellings are resolved
 }
 
 
@@ -367,5 +367,5 @@ def test_no_legacy_enum_outside_compat():
             continue
         for line, what in legacy_uses(path.read_text(encoding="utf-8"), str(path)):
             offenders.append(f"{path.relative_to(REPO)}:{line}: {what}")
-    assert not offenders, "use processing_provider/compat.py names instead:\n" + "\n".join(offenders)
+    assert not offenders, "use compat.py names instead:\n" + "\n".join(offenders)
     assert REPO / "processing_provider" / "alg_sample_study_area.py" in SCANNED
