@@ -73,7 +73,8 @@ def member_predictions(attributes: Dict[str, object]) -> Dict[str, Tuple[np.ndar
 def well_levels(series_rows: Sequence[dict]) -> Tuple[np.ndarray, Dict[str, np.ndarray], np.ndarray]:
     """From a well's series-table rows: ``(dates, {layer: levels_m}, buffer mean value_mm)``."""
     dates, rows = _dated(series_rows, "series table")
-    layers = sorted({k[len(GROUNDWATER_PREFIX) :] for r in rows for k in r if k.startswith(GROUNDWATER_PREFIX)})
+    n = len(GROUNDWATER_PREFIX)
+    layers = sorted({k[n:] for r in rows for k in r if k.startswith(GROUNDWATER_PREFIX)})
     levels = {layer: np.array([_float(r.get(GROUNDWATER_PREFIX + layer)) for r in rows]) for layer in layers}
     mean = np.array([_float(r.get("value_mm")) for r in rows])
     return dates, levels, mean

@@ -4,7 +4,7 @@
   ``d(t) = a + v t [+ s sin(2 pi t) + c cos(2 pi t)]`` (t in years), over the dates of a chosen
   range only -- the range restricts the fit, not just the axis -- with the velocity, its
   standard error, R^2 and the RMSE of the residuals.
-* :func:`write_series_csv`: the curves on screen in long form (date, point id, curve, value).
+* :func:`write_series_csv`: the curves on screen in long form (date, point id, curve, value, unit).
 """
 
 import csv
@@ -95,17 +95,18 @@ def fit_trend(dates, values, annual: bool = False, start=None, end=None) -> Opti
     )
 
 
-def write_series_csv(path: str, curves: Iterable[Tuple[str, str, Sequence, Sequence]], unit="mm") -> int:
-    """Write ``(point_id, curve, dates, values)`` curves as rows ``date, point_id, curve, value``.
+def write_series_csv(path: str, curves: Iterable[Tuple[str, str, Sequence, Sequence, str]]) -> int:
+    """Write ``(point_id, curve, dates, values, unit)`` curves as rows ``date, point_id, curve, value, unit``.
 
     Missing values are written as empty cells. Returns the number of rows written.
     """
     rows = 0
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["date", "point_id", "curve", f"value_{unit}"])
-        for point_id, curve, dates, values in curves:
+        writer.writerow(["date", "point_id", "curve", "value", "unit"])
+        for point_id, curve, dates, values, unit in curves:
             for date, value in zip(np.asarray(dates, dtype="datetime64[D]"), np.asarray(values, dtype=float)):
-                writer.writerow([str(date), point_id, curve, "" if not np.isfinite(value) else repr(float(value))])
+                text = repr(float(value)) if np.isfinite(value) else ""
+                writer.writerow([str(date), point_id, curve, text, unit])
                 rows += 1
     return rows

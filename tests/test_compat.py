@@ -235,7 +235,7 @@ QT_ENUM_OWNERS = {
 MOVED_QT_CLASSES = {"QAction", "QActionGroup", "QShortcut"}  # QtWidgets (Qt5) -> QtGui (Qt6)
 ALLOW_COMMENT = "# compat: ok"
 
-SCANNED = [REPO / "plugin.py", REPO / "__init__.py"] + sorted(
+SCANNED = [REPO / "plugin.py", REPO / "__init__.py", REPO / "symbology.py"] + sorted(
     p for folder in ("processing_provider", "ui") for p in (REPO / folder).rglob("*.py")
 )
 EXCLUDED = {
