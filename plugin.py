@@ -30,8 +30,11 @@ class SubsidenceLabPlugin:
             return
         from .processing_provider.provider import SubsidenceLabProvider
 
-        self.provider = SubsidenceLabProvider()
-        QgsApplication.processingRegistry().addProvider(self.provider)
+        provider = SubsidenceLabProvider()
+        # addProvider refuses (and deletes) a second provider with our id, e.g. one a script
+        # registered headless: then there is nothing of ours to remove on unload.
+        if QgsApplication.processingRegistry().addProvider(provider):
+            self.provider = provider
 
     def initGui(self):
         self.initProcessing()

@@ -26,6 +26,8 @@ def _flush_deletes():
 def test_unload_leaves_no_dock_action_tool_or_connection(qgis_iface, qgis_canvas):
     import subsidence_lab
 
+    registry = QgsApplication.processingRegistry()
+    provider_before = registry.providerById("subsidencelab")  # the session's, when other tests made it
     main = qgis_iface.mainWindow()
     before = _receivers(qgis_canvas)
     tool_before = qgis_canvas.mapTool()
@@ -52,3 +54,4 @@ def test_unload_leaves_no_dock_action_tool_or_connection(qgis_iface, qgis_canvas
     assert main.findChild(QToolBar, "SubsidenceLabToolbar") is None
     assert qgis_canvas.mapTool() is tool_before
     assert _receivers(qgis_canvas) == before
+    assert registry.providerById("subsidencelab") is provider_before  # a provider not ours stays
