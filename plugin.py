@@ -39,6 +39,7 @@ class SubsidenceLabPlugin:
     def initGui(self):
         self.initProcessing()
         from .compat import QAction
+        from .ui.components_dock import ComponentsDock
         from .ui.timeseries_dock import TimeSeriesDock
 
         main = self.iface.mainWindow()
@@ -46,6 +47,7 @@ class SubsidenceLabPlugin:
         self.toolbar.setObjectName(TOOLBAR_NAME)
         for key, cls, text in (
             ("timeseries", TimeSeriesDock, "PS time series (click a point)"),
+            ("components", ComponentsDock, "PCA components"),
         ):
             dock = cls(self.iface, main)
             dock.hide()

@@ -6,6 +6,7 @@ series / predictions / attention tables), so the dock is tested against that con
 
 import numpy as np
 from qgis.core import QgsFeature, QgsVectorLayer
+from qgis.PyQt.QtCore import QCoreApplication, QEvent
 
 from subsidence_lab.core import gpkg_writer
 from subsidence_lab.core.dates import date_field_name
@@ -18,6 +19,14 @@ WELL_MEMBERS = (3, 4, 9)  # PS ids inside the well's buffer
 MONTHS = np.arange("2019-01", "2021-01", dtype="datetime64[M]").astype("datetime64[D]")
 GW_LAYERS = ("unconfined", "confined1")
 ATTENTION = {"unconfined": 0.3, "confined1": 0.7}
+
+
+def dispose(widget):
+    """Tear a dock down and delete it now: a deferred delete left pending would run at exit,
+    after the QGIS application is gone, and crash the test process."""
+    widget.teardown()
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def ps_arrays(seed=0):

@@ -14,6 +14,7 @@ from dock_data import (
     GW_LAYERS,
     WELL,
     build_linked,
+    dispose,
     layer,
     ps_arrays,
     write_ps_gpkg,
@@ -49,8 +50,7 @@ def dock(qgis_iface, qgis_canvas, area):
     widget.activate_tool()
     assert qgis_canvas.mapTool() is widget.tool
     yield widget
-    widget.teardown()
-    widget.deleteLater()
+    dispose(widget)
 
 
 def show_extent(canvas, layer):
@@ -208,6 +208,5 @@ def test_egms_csv_with_bare_date_fields(qgis_iface, qgis_canvas, tmp_path):
         assert [p.series.point_id for p in widget.points] == ["1A0012"]
         np.testing.assert_allclose(ydata(widget, "1A0012", "observed"), observed[11])
     finally:
-        widget.teardown()
-        widget.deleteLater()
+        dispose(widget)
         QgsProject.instance().removeAllMapLayers()
