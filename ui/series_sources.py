@@ -149,7 +149,9 @@ def build_curves(points: List[ShownPoint], sources: Sources, options: Options, r
                 ref = reference.corrected if reference.corrected is not None else reference.series.values
                 corrected = corrected - _on_dates(reference.series.dates, ref, s.dates)
         pid = s.point_id
-        curves.append(Curve(pid, "observed", s.dates, observed, f"{pid} observed", colour))
+        # markers only where they can be told apart: the last point, or a handful of points
+        plain = {} if detailed or len(points) <= 5 else {"marker": "", "ms": 0}
+        curves.append(Curve(pid, "observed", s.dates, observed, f"{pid} observed", colour, style=plain))
         if corrected is not None:
             curves.append(Curve(pid, "corrected", s.dates, corrected, f"{pid} corrected", colour))
         if options.trend:
