@@ -87,25 +87,23 @@ def baseline_write(alg, path, ps, context):
     from qgis.core import (
         QgsCoordinateReferenceSystem,
         QgsFeature,
-        QgsFeatureSink,
-        QgsField,
         QgsFields,
         QgsGeometry,
         QgsPointXY,
-        QgsWkbTypes,
     )
-    from qgis.PyQt.QtCore import QVariant
+
+    from subsidence_lab import compat
 
     fields = QgsFields()
-    fields.append(QgsField("id", QVariant.LongLong))
+    fields.append(compat.field("id", "int64"))
     for date in ps.dates:
-        fields.append(QgsField(f"D{str(date).replace('-', '')}", QVariant.Double))
+        fields.append(compat.field(f"D{str(date).replace('-', '')}", "float"))
     sink, dest = alg.parameterAsSink(
         {"OUTPUT": str(path)},
         "OUTPUT",
         context,
         fields,
-        QgsWkbTypes.Point,
+        compat.WKB_POINT,
         QgsCoordinateReferenceSystem(ps.crs),
     )
     for i in range(ps.n_points):
@@ -116,7 +114,7 @@ def baseline_write(alg, path, ps, context):
         for j in range(ps.n_dates):
             value = row[j]
             feature.setAttribute(j + 1, None if np.isnan(value) else float(value))
-        sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        sink.addFeature(feature, compat.SINK_FAST_INSERT)
     del sink
     return dest
 

@@ -235,8 +235,12 @@ QT_ENUM_OWNERS = {
 MOVED_QT_CLASSES = {"QAction", "QActionGroup", "QShortcut"}  # QtWidgets (Qt5) -> QtGui (Qt6)
 ALLOW_COMMENT = "# compat: ok"
 
+# tests, benches and scripts too: they must not use API deprecated in QGIS 3.40 (the
+# QgsField(name, QVariant.Type) constructor warns there) nor gone in QGIS 4.
 SCANNED = [REPO / "plugin.py", REPO / "__init__.py"] + sorted(
-    p for folder in ("processing_provider", "ui") for p in (REPO / folder).rglob("*.py")
+    p
+    for folder in ("processing_provider", "ui", "tests", "bench", "scripts")
+    for p in (REPO / folder).rglob("*.py")
 )
 EXCLUDED = {
     REPO / "compat.py",  # where the legacy spellings are resolved
@@ -369,3 +373,4 @@ def test_no_legacy_enum_outside_compat():
             offenders.append(f"{path.relative_to(REPO)}:{line}: {what}")
     assert not offenders, "use compat.py names instead:\n" + "\n".join(offenders)
     assert REPO / "processing_provider" / "alg_sample_study_area.py" in SCANNED
+    assert REPO / "tests" / "test_styling.py" in SCANNED

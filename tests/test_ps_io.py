@@ -76,12 +76,13 @@ def test_core_reader_gives_identical_arrays(saved, ext, use_arrow):
 
 
 def _memory_layer(ps):
-    from qgis.core import QgsFeature, QgsField, QgsGeometry, QgsPointXY, QgsVectorLayer
-    from qgis.PyQt.QtCore import QVariant
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    from subsidence_lab.compat import field
 
     layer = QgsVectorLayer("Point?crs=EPSG:3035", "ps", "memory")
     names = ["pid", "height", "incidence_angle"] + [f"D{str(d).replace('-', '')}" for d in ps.dates]
-    fields = [QgsField("pid", QVariant.LongLong)] + [QgsField(n, QVariant.Double) for n in names[1:]]
+    fields = [field("pid", "int64")] + [field(n, "float") for n in names[1:]]
     layer.dataProvider().addAttributes(fields)
     layer.updateFields()
     features = []

@@ -3,7 +3,6 @@
 import numpy as np
 from qgis.core import (
     QgsFeature,
-    QgsField,
     QgsGeometry,
     QgsPointXY,
     QgsProcessingContext,
@@ -11,12 +10,13 @@ from qgis.core import (
     QgsProject,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QVariant
+
+from subsidence_lab import compat
 
 
 def _layer(values):
     layer = QgsVectorLayer("Point?crs=EPSG:32650", "ps", "memory")
-    layer.dataProvider().addAttributes([QgsField("velocity_mm_per_year", QVariant.Double)])
+    layer.dataProvider().addAttributes([compat.field("velocity_mm_per_year", "float")])
     layer.updateFields()
     feats = []
     for i, v in enumerate(values):
