@@ -303,7 +303,7 @@ def remove_errors(
         if x is None or y is None:
             raise ValueError("x, y: coordinates are needed to find the stable ground")
         ground = automatic_stable_ground(x_obs, dates, x, y, z, polynomial, significance, margin_m)
-        fit_mask = ground.mask
+        fit_mask = ground.mask if ground.usable else None
     stable_reference = fit_mask is not None
     fit_mask = np.ones(m, dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
     if fit_mask.shape != (m,):
@@ -327,7 +327,7 @@ def remove_errors(
         error_maps = spatial[:, e_idx] * sigma[e_idx]
         if stable_reference:
             # Own maps wherever nothing moves significantly (auto: more than the fit points).
-            own = fit_mask if ground is None else fit_mask | ~ground.moving
+            own = fit_mask | ~ground.moving if ground is not None else fit_mask
             error_maps = interpolate_from_stable(error_maps, x, y, own)
         errors = error_maps @ temporal[:, e_idx].T
     else:

@@ -55,6 +55,7 @@ NEIGHBOURS = 12
 MARGIN_M = 400.0
 FLOOR_MM_PER_YEAR = 0.3
 MIN_STABLE_SHARE = 0.05
+MIN_SPREAD_SHARE = 0.3
 CHECK_NEIGHBOURS = 8
 TREND_TOLERANCE_MM_PER_YEAR = 0.2
 
@@ -69,6 +70,9 @@ class StableGround:
         reference_velocity_mm_per_year: ``v0``, the median velocity of the stable points.
         margin_m: the margin kept around moving neighbourhoods.
         relaxed: True when too few points passed and the least-moving ones were taken instead.
+        usable: False when relaxed or when the stable points cover too small a part of the area
+            (spatial spread below ``MIN_SPREAD_SHARE`` of all points'): surfaces fitted on them
+            would be extrapolated far, so the caller fits on all points instead.
     """
 
     mask: np.ndarray
@@ -76,6 +80,7 @@ class StableGround:
     reference_velocity_mm_per_year: float
     margin_m: float
     relaxed: bool = False
+    usable: bool = True
 
 
 def _xy(x, y):
@@ -132,12 +137,14 @@ def select_stable_ground(velocity, velocity_se, x, y, significance=SIGNIFICANCE,
     local_se = 2.0 * 1.25 * np.median(se[index], axis=1) / np.sqrt(count)
     stable = known.copy()
     v0 = _mode(v[known], float(np.median(se[known])))
+    spread = 0.0
     for iteration in range(iterations):
         if iteration and stable.any():
             v0 = float(np.median(v[stable]))
-        # Errors left in the velocities are spatially correlated: the spread of the local
-        # medians over the current stable set is the scale their significance is judged on.
-        spread = 1.4826 * np.median(np.abs(local_v[stable] - np.median(local_v[stable])))
+        if stable.any():
+            # Errors left in the velocities are spatially correlated: the spread of the local
+            # medians over the current stable set is the scale their significance is judged on.
+            spread = 1.4826 * np.median(np.abs(local_v[stable] - np.median(local_v[stable])))
         own = np.abs(v - v0) > np.maximum(significance * se, FLOOR_MM_PER_YEAR)
         scale = np.maximum(local_se, spread)
         area = np.abs(local_v - v0) > np.maximum(significance * scale, FLOOR_MM_PER_YEAR)
@@ -156,7 +163,9 @@ def select_stable_ground(velocity, velocity_se, x, y, significance=SIGNIFICANCE,
         stable[np.argsort(score)[: int(max(10, MIN_STABLE_SHARE * m))]] = True
         stable &= known
     v0 = float(np.median(v[stable]))
-    return StableGround(stable, moving, v0, float(margin_m), relaxed)
+    spread = np.hypot(*xy[stable].std(axis=0)) / max(np.hypot(*xy[known].std(axis=0)), 1e-9)
+    usable = not relaxed and spread >= MIN_SPREAD_SHARE
+    return StableGround(stable, moving, v0, float(margin_m), relaxed, usable)
 
 
 def automatic_stable_ground(displacement_mm, dates, x, y, z=None, polynomial="quadratic",
@@ -214,3 +223,63 @@ def removed_trend_check(removed_mm, dates, stable_mask, moving_mask, x, y, fast_
         removed_v, float(np.median(removed_v[stable])), float(np.median(removed_v[moving])),
         float(np.median(excess)), excess_fast, int(moving.sum()), bool(worst > tolerance),
     )
+
+
+def self_report(observed_mm, result, dates, x, y):
+    """What the run did, told honestly: ``(lines, warnings, trend_check)``.
+
+    Next to the RMS on stable ground (which every correction lowers, even a harmful one): the
+    velocity change at the moving points, and the trend of what was removed there against what
+    stable ground had removed (:func:`removed_trend_check`). ``result`` is an
+    :class:`~core.error_removal.ErrorRemovalResult` of ``observed_mm``.
+    """
+    observed_mm = np.asarray(observed_mm, dtype=np.float64)
+    ground = result.stable_ground
+    stable = np.asarray(result.fit_mask if ground is None else ground.mask, dtype=bool)
+    moving = ground.moving if ground is not None else ~stable
+    removed = np.where(np.isnan(observed_mm), np.nan, observed_mm - result.corrected_mm)
+    raw_v = ps_velocity(observed_mm, dates)[0]
+    change = result.velocity_mm_per_year - raw_v
+    fast = moving & (np.abs(raw_v - np.nanmedian(raw_v[stable])) > 10.0)
+    check = removed_trend_check(removed, dates, stable, moving, x, y, fast_mask=fast)
+    lines, warnings = [], []
+    if moving.any():
+        lines.append(
+            f"Velocity change at the {int(moving.sum())} moving points: "
+            f"median {np.nanmedian(change[moving]):+.2f} mm/yr, "
+            f"95 % within {np.nanpercentile(np.abs(change[moving]), 95):.2f} mm/yr "
+            f"(stable points: median {np.nanmedian(change[stable]):+.2f})."
+        )
+        lines.append(
+            f"Trend of the removed parts: {check.stable_median:+.2f} mm/yr on stable ground, "
+            f"{check.moving_median:+.2f} at moving points; excess over nearby stable ground "
+            f"{check.excess_median:+.2f} (points faster than 10 mm/yr: {check.excess_fast_median:+.2f})."
+        )
+    if check.warn:
+        warnings.append(
+            "The removed parts put a trend into the moving points that the stable ground next to them does "
+            f"not have (median excess {check.excess_median:+.2f} mm/yr, fast points "
+            f"{check.excess_fast_median:+.2f}): the deformation there may be biased. Check the stable area "
+            "and the error components (see removed_velocity_mm_per_year)."
+        )
+    v = result.reference_velocity_mm_per_year
+    if np.isfinite(v) and result.reference_kept:
+        lines.append(f"Reference: the input's is kept (stable ground moves {v:+.2f} mm/yr in it).")
+    elif np.isfinite(v) and result.reference == "stable":
+        warnings.append(
+            f"Reference: zero on the stable ground, as asked: every velocity shifted by {-v:+.2f} mm/yr "
+            "(the stable ground's own motion in the input is removed)."
+        )
+    elif np.isfinite(v):
+        lines.append(
+            f"Reference: the stable ground's velocity in the input, {v:+.2f} mm/yr, is within 4 standard "
+            f"errors of its date-to-date scatter, so it is treated as error: velocities shifted by {-v:+.2f} "
+            "mm/yr. Choose 'Keep the input's reference' to keep it."
+        )
+    if ground is not None and not ground.usable:
+        warnings.append(
+            f"No stable ground could be told apart ({int(ground.mask.sum())} points, too few or too "
+            "clustered to carry a surface over the area): the surfaces were fitted on all points with the "
+            "deformation model set aside (Chen et al. 2023 literally). Give a stable area if you know one."
+        )
+    return lines, warnings, check
