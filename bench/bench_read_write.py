@@ -131,7 +131,8 @@ def main():
     from qgis.core import QgsProcessingContext, QgsProcessingFeedback
 
     from subsidence_lab.core import ps_io as core_io
-    from subsidence_lab.processing_provider.ps_io import read_ps, write_ps
+    from subsidence_lab.processing_provider.outputs import write_ps
+    from subsidence_lab.processing_provider.ps_io import read_ps
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_read_write_"))
     if not args.workdir:  # ~1.4 GB of files at the default size: never leave them behind

@@ -236,6 +236,7 @@ def ps_from_columns(
         crs=crs or "",
         attributes=attributes,
         date_fields=list(date_names),
+        id_field=id_name,
     )
 
 

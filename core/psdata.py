@@ -20,6 +20,21 @@ def _as_1d(name, values, m, dtype=np.float64):
     return arr
 
 
+def first_duplicate(ids):
+    """None when ``ids`` are unique, else ``(value, [1-based rows])`` of the first repeated id."""
+    ids = np.asarray(ids)
+    if ids.size < 2:
+        return None
+    keys = ids.astype(str) if ids.dtype.kind == "O" else ids
+    order = np.argsort(keys, kind="stable")
+    same = keys[order][1:] == keys[order][:-1]
+    if not same.any():
+        return None
+    value = keys[order][1:][same][0]
+    rows = np.flatnonzero(keys == value) + 1
+    return ids[rows[0] - 1].item() if hasattr(ids[rows[0] - 1], "item") else ids[rows[0] - 1], rows.tolist()
+
+
 @dataclass
 class PSDataset:
     """m PS points x n dates of cumulative displacement.
@@ -35,6 +50,7 @@ class PSDataset:
         direction: ``"LOS"`` or ``"vertical"``.
         attributes: other per-point fields carried through unchanged (name -> array (m,)).
         date_fields: the source field name of each date, when read from a layer.
+        id_field: the source field name of ``ids`` (None: row numbers); outputs keep it.
     """
 
     ids: np.ndarray
@@ -48,6 +64,7 @@ class PSDataset:
     direction: str = "LOS"
     attributes: Dict[str, np.ndarray] = field(default_factory=dict)
     date_fields: Optional[list] = None
+    id_field: Optional[str] = None
 
     def __post_init__(self):
         self.displacement_mm = np.asarray(self.displacement_mm)

@@ -1,35 +1,20 @@
-"""subsidencelab:pcadecomposition -- PCA of PS time series with component diagnostics (METHODS.md 2)."""
+"""subsidencelab:pcadecomposition -- PCA of PS time series with component diagnostics (Chen et al. 2023)."""
 
-import os
-
-import numpy as np
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
-    QgsFeature,
-    QgsFields,
-    QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
 )
-from qgis.PyQt.QtCore import QDate
 
 from .. import compat
 from ..core.pca import DEFAULT_K
 from ..core.pca_diagnostics import DIAGNOSTIC_NAMES
-from .base import SubsidenceAlgorithm, progress_callback
-from .pca_inputs import DEM, DEM_BAND, add_dem_parameters, decompose_points, elevation
-from .ps_io import add_ps_input_parameters, read_ps, write_ps
+from . import outputs
+from .base import CHEN_2023, SubsidenceAlgorithm
+from .inputs import DEM, DEM_BAND, add_dem_parameters, decompose_points, elevation
+from .ps_io import add_ps_input_parameters, read_ps
 from .styling import style_on_completion
-
-
-def _number(value):
-    """A float for an attribute, None (NULL) for NaN."""
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
@@ -39,11 +24,11 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
     _group = "InSAR time series"
     _help = (
         "Decomposes the displacement series of a PS/SBAS layer into principal components "
-        "(seed 003, after PCAIM; METHODS.md section 2): each date's spatial mean is removed, then "
+        "(after PCAIM, as in " + CHEN_2023 + "): each date's spatial mean is removed, then "
         "X' = S W T^T with S the spatial components, W = diag(sigma) the weights and T the temporal "
         "components. Computed from the n x n Gram matrix in one streaming pass (exact, scales to "
-        "millions of points). Signs: each T_k rises with time (METHODS 2.5). Gaps (NULL) are filled "
-        "by iterative low-rank imputation (METHODS 2.6); points without any value get NULL.\n\n"
+        "millions of points). Signs: each T_k rises with time. Gaps (NULL) are filled "
+        "by iterative low-rank imputation; points without any value get NULL.\n\n"
         "Each component gets diagnostics (R^2 of a linear trend and of an annual sinusoid, annual "
         "amplitude and the annual cycle's significance (F-test p-value), lag-1 autocorrelation of "
         "T_k; correlation of S_k with elevation, R^2 of a "
@@ -77,66 +62,54 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
 
     def initAlgorithm(self, config=None):
         add_ps_input_parameters(self, self.INPUT, optional_fields=("Z",))
-        k = QgsProcessingParameterNumber(
-            self.N_COMPONENTS,
-            self.tr("Number of components (0 = suggest)"),
-            type=compat.NUMBER_INTEGER,
-            minValue=0,
-            defaultValue=DEFAULT_K,
+        self.add(
+            QgsProcessingParameterNumber(
+                self.N_COMPONENTS,
+                self.tr("Number of components (0 = suggest)"),
+                type=compat.NUMBER_INTEGER,
+                minValue=0,
+                defaultValue=DEFAULT_K,
+            ),
+            "Components to keep, at most the number of dates. Chen et al. (2023) chose 6. 0 = the "
+            "automatic suggestion (every singular value above the Gavish-Donoho noise floor); the log "
+            "says why.",
         )
-        k.setHelp(
-            self.tr(
-                "Components to keep, at most the number of dates. Seed 003 chose 6. 0 = the automatic "
-                "suggestion (every singular value above the Gavish-Donoho noise floor); the "
-                "log says why."
-            )
-        )
-        self.addParameter(k)
         add_dem_parameters(
             self,
             "Optional elevation raster, sampled at the points (nearest pixel) for the elevation "
             "correlation of the spatial components. Used instead of the elevation field when given.",
         )
-        output = QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("PS points with component maps"), compat.SOURCE_VECTOR_POINT
+        outputs.add_layer_output(
+            self,
+            self.OUTPUT,
+            "PS points with component maps",
+            "Points with id and PC1..PCk = S_k * sigma_k, mm (the maps of Chen et al. 2023).",
         )
-        output.setHelp(self.tr("Points with id and PC1..PCk = S_k * sigma_k, mm (the maps seed 003 plots)."))
-        self.addParameter(output)
-        components = QgsProcessingParameterFeatureSink(
-            self.COMPONENTS, self.tr("Components table"), compat.SOURCE_VECTOR
+        outputs.add_table_output(
+            self,
+            self.COMPONENTS,
+            "Components table",
+            "One row per component: sigma, variance share, cumulative share, the diagnostics and "
+            "the proposed class.",
         )
-        components.setHelp(
-            self.tr(
-                "One row per component: sigma, variance share, cumulative share, the diagnostics and "
-                "the proposed class."
-            )
+        outputs.add_table_output(
+            self,
+            self.TEMPORAL,
+            "Temporal components table",
+            "One row per date: date, T1..Tk (unitless, orthonormal columns).",
         )
-        self.addParameter(components)
-        temporal = QgsProcessingParameterFeatureSink(
-            self.TEMPORAL, self.tr("Temporal components table"), compat.SOURCE_VECTOR
+        outputs.add_file_output(
+            self,
+            self.DECOMPOSITION,
+            "Decomposition file",
+            "NumPy archive (*.npz)",
+            "The full decomposition (mean, S, sigma, T, labels, diagnostics) for the error removal.",
         )
-        temporal.setHelp(self.tr("One row per date: date, T1..Tk (unitless, orthonormal columns)."))
-        self.addParameter(temporal)
-        dec_file = QgsProcessingParameterFileDestination(
-            self.DECOMPOSITION, self.tr("Decomposition file"), self.tr("NumPy archive (*.npz)")
-        )
-        dec_file.setHelp(
-            self.tr("The full decomposition (mean, S, sigma, T, labels, diagnostics) for the error removal.")
-        )
-        self.addParameter(dec_file)
         self.addOutput(QgsProcessingOutputNumber(self.K_USED, self.tr("Number of components used")))
         self.addOutput(QgsProcessingOutputNumber(self.SUGGESTED_K, self.tr("Suggested number of components")))
         self.addOutput(QgsProcessingOutputString(self.SUGGESTION, self.tr("Why this number was suggested")))
 
-    def _table_sink(self, parameters, name, context, fields):
-        sink, dest = self.parameterAsSink(
-            parameters, name, context, fields, compat.WKB_NO_GEOMETRY, QgsCoordinateReferenceSystem()
-        )
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, name))
-        return sink, dest
-
-    def processAlgorithm(self, parameters, context, feedback):
+    def compute(self, parameters, context, feedback):
         steps = QgsProcessingMultiStepFeedback(4, feedback)
         ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
         feedback.pushInfo(f"Read {ps.n_points} points x {ps.n_dates} dates.")
@@ -146,7 +119,7 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         k = self.parameterAsInt(parameters, self.N_COMPONENTS, context)
 
         steps.setCurrentStep(1)
-        dec = decompose_points(ps, k, z, self.N_COMPONENTS, progress_callback(steps, 0, 100), self.INPUT)
+        dec = decompose_points(self, ps, k, z, self.N_COMPONENTS, self.progress(steps))
         feedback.pushInfo(f"Suggested k: {dec.suggestion_reason}.")
         if dec.n_points_with_gaps:
             feedback.pushInfo(
@@ -165,61 +138,24 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         steps.setCurrentStep(2)
         maps = dec.component_maps_mm()
         fields = {f"PC{j + 1}": maps[:, j] for j in range(dec.k)}
-        out_id = write_ps(self, parameters, context, self.OUTPUT, ps, fields=fields, feedback=steps)
+        out_id = outputs.write_ps(self, parameters, context, self.OUTPUT, ps, fields=fields, feedback=steps)
         style_on_completion(context, out_id, "PC1", maps[:, 0], "mm")
 
         steps.setCurrentStep(3)
-        comp_fields = QgsFields()
-        for name, kind in [
-            ("component", "int"),
-            ("label", "str"),
-            ("sigma_mm", "float"),
-            ("variance_share", "float"),
-            ("cumulative_share", "float"),
-        ] + [(name, "float") for name in DIAGNOSTIC_NAMES]:
-            comp_fields.append(compat.field(name, kind))
-        sink, comp_id = self._table_sink(parameters, self.COMPONENTS, context, comp_fields)
-        share, cumulative = dec.variance_share, dec.cumulative_share
-        rows = []
-        for j in range(dec.k):
-            feature = QgsFeature(comp_fields)
-            feature.setAttributes(
-                [j + 1, dec.labels[j], _number(dec.sigma[j]), _number(share[j]), _number(cumulative[j])]
-                + [_number(dec.diagnostics[name][j]) for name in DIAGNOSTIC_NAMES]
-            )
-            rows.append(feature)
-        if not sink.addFeatures(rows, compat.SINK_FAST_INSERT):
-            raise QgsProcessingException(f"{self.COMPONENTS}: writing failed: {sink.lastError()}")
-
-        temp_fields = QgsFields()
-        temp_fields.append(compat.field("date", "date"))
-        for j in range(dec.k):
-            temp_fields.append(compat.field(f"T{j + 1}", "float"))
-        sink, temp_id = self._table_sink(parameters, self.TEMPORAL, context, temp_fields)
-        rows = []
-        for i, date in enumerate(ps.dates.astype(object)):
-            feature = QgsFeature(temp_fields)
-            feature.setAttributes(
-                [QDate(date.year, date.month, date.day)] + [float(v) for v in dec.temporal[i]]
-            )
-            rows.append(feature)
-        if not sink.addFeatures(rows, compat.SINK_FAST_INSERT):
-            raise QgsProcessingException(f"{self.TEMPORAL}: writing failed: {sink.lastError()}")
-
-        path = self.parameterAsFileOutput(parameters, self.DECOMPOSITION, context)
-        if not path.lower().endswith(".npz"):
-            path += ".npz"
-        folder = os.path.dirname(path)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        partial = f"{path}.partial"
-        try:
-            dec.save(partial)
-            os.replace(partial, path)  # never leave a half-written decomposition under the real name
-        except OSError as exc:
-            if os.path.exists(partial):
-                os.remove(partial)
-            raise QgsProcessingException(f"{self.DECOMPOSITION}: cannot write {path}: {exc}") from exc
+        ks = range(1, dec.k + 1)
+        columns = [
+            ("component", "int", list(ks)),
+            ("label", "str", list(dec.labels)),
+            ("sigma_mm", "float", dec.sigma),
+            ("variance_share", "float", dec.variance_share),
+            ("cumulative_share", "float", dec.cumulative_share),
+        ]
+        columns += [(name, "float", dec.diagnostics[name]) for name in DIAGNOSTIC_NAMES]
+        comp_id = outputs.write_table(self, parameters, context, self.COMPONENTS, columns)
+        columns = [("date", "date", ps.dates)] + [(f"T{j}", "float", dec.temporal[:, j - 1]) for j in ks]
+        temp_id = outputs.write_table(self, parameters, context, self.TEMPORAL, columns)
+        with outputs.atomic_file(self, parameters, context, self.DECOMPOSITION, ".npz") as (tmp, path):
+            dec.save(tmp)
         steps.setProgress(100)
         return {
             self.OUTPUT: out_id,
@@ -230,4 +166,3 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
             self.SUGGESTED_K: dec.suggested_k,
             self.SUGGESTION: dec.suggestion_reason,
         }
-

@@ -2,16 +2,9 @@
 
 import numpy as np
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
-    QgsFeatureRequest,
-    QgsGeometry,
-    QgsPoint,
-    QgsPointXY,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
@@ -19,8 +12,9 @@ from qgis.core import (
 
 from .. import compat
 from ..core import ps_ops
-from .base import SubsidenceAlgorithm, progress_callback
-from .ps_io import add_ps_input_parameters, read_ps, write_ps
+from . import inputs, outputs
+from .base import SubsidenceAlgorithm
+from .ps_io import add_ps_input_parameters, read_ps
 from .styling import style_on_completion
 
 
@@ -30,14 +24,14 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
     _group_id = "data"
     _group = "Data"
     _help = (
-        "Reads a PS/SBAS point layer or table with one displacement field per date (METHODS.md section 1), "
+        "Reads a PS/SBAS point layer or table with one displacement field per date, "
         "and writes a clean point layer that the other algorithms read.\n\n"
         "Steps: date-field detection (D20101122, D_20101122, 20101122, 2010-11-22; or the fields you "
         "give); reprojection of geographic input to its UTM zone; optional line-of-sight to vertical "
         "conversion D_v = D_LOS / cos(theta) (per-point incidence field, else the scene angle); "
         "optional re-referencing to reference points (ids) or a reference area (polygons): the mean "
         "series of the reference is subtracted at every date; optional resampling to the first day "
-        "of each month by linear interpolation (METHODS.md section 4).\n\n"
+        "of each month by linear interpolation.\n\n"
         "Inputs: GeoPackage, Shapefile, GeoJSON, CSV (EGMS easting/northing, EPSG:3035, or "
         "longitude/latitude), StaMPS-Visualizer CSV, or any QGIS point layer (selected features "
         "only when asked).\n\n"
@@ -62,49 +56,58 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
 
     def initAlgorithm(self, config=None):
         add_ps_input_parameters(self, self.INPUT)
-        direction = QgsProcessingParameterEnum(
-            self.DIRECTION, self.tr("Direction of the output series"), options=self.DIRECTIONS, defaultValue=0
+        self.add(
+            QgsProcessingParameterEnum(
+                self.DIRECTION,
+                self.tr("Direction of the output series"),
+                options=self.DIRECTIONS,
+                defaultValue=0,
+            ),
+            "Vertical = LOS / cos(theta), assuming purely vertical motion (Cao et al.).",
         )
-        direction.setHelp(self.tr("Vertical = LOS / cos(theta), assuming purely vertical motion (seed 000)."))
-        self.addParameter(direction)
-        scene = QgsProcessingParameterNumber(
-            self.SCENE_INCIDENCE_DEG,
-            self.tr("Scene incidence angle (degrees), when there is no incidence field"),
-            type=compat.NUMBER_DOUBLE,
-            minValue=0.0,
-            maxValue=79.9,
-            optional=True,
+        self.add(
+            QgsProcessingParameterNumber(
+                self.SCENE_INCIDENCE_DEG,
+                self.tr("Scene incidence angle (degrees), when there is no incidence field"),
+                type=compat.NUMBER_DOUBLE,
+                minValue=0.0,
+                maxValue=79.9,
+                optional=True,
+            ),
+            "One incidence angle for every point; used where the incidence field is empty.",
+            advanced=True,
         )
-        scene.setHelp(
-            self.tr("One incidence angle for every point; used where the incidence field is empty.")
+        self.add(
+            QgsProcessingParameterString(
+                self.REFERENCE_IDS,
+                self.tr("Reference point ids (comma separated)"),
+                defaultValue="",
+                optional=True,
+            ),
+            "The mean series of these points is subtracted from every point. Each id "
+            "must name exactly one point.",
         )
-        self.addParameter(scene)
-        ref_ids = QgsProcessingParameterString(
-            self.REFERENCE_IDS,
-            self.tr("Reference point ids (comma separated)"),
-            defaultValue="",
-            optional=True,
+        self.add(
+            QgsProcessingParameterFeatureSource(
+                self.REFERENCE_AREA,
+                self.tr("Reference area (polygons)"),
+                [compat.SOURCE_VECTOR_POLYGON],
+                optional=True,
+            ),
+            "The mean series of the points inside these polygons is subtracted.",
         )
-        ref_ids.setHelp(self.tr("The mean series of these points is subtracted from every point."))
-        self.addParameter(ref_ids)
-        ref_area = QgsProcessingParameterFeatureSource(
-            self.REFERENCE_AREA,
-            self.tr("Reference area (polygons)"),
-            [compat.SOURCE_VECTOR_POLYGON],
-            optional=True,
+        self.add(
+            QgsProcessingParameterBoolean(
+                self.MONTHLY, self.tr("Resample to monthly steps (1st of each month)"), defaultValue=False
+            ),
+            "Linear interpolation in time, no extrapolation.",
         )
-        ref_area.setHelp(self.tr("The mean series of the points inside these polygons is subtracted."))
-        self.addParameter(ref_area)
-        monthly = QgsProcessingParameterBoolean(
-            self.MONTHLY, self.tr("Resample to monthly steps (1st of each month)"), defaultValue=False
+        outputs.add_layer_output(
+            self,
+            self.OUTPUT,
+            "Prepared PS points",
+            "Point layer with the input's fields, summary fields and one field per date (DYYYYMMDD, mm).",
         )
-        monthly.setHelp(self.tr("Linear interpolation in time, no extrapolation (METHODS.md section 4)."))
-        self.addParameter(monthly)
-        output = QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Prepared PS points"), compat.SOURCE_VECTOR_POINT
-        )
-        output.setHelp(self.tr("Point layer with summary fields and one field per date (DYYYYMMDD, mm)."))
-        self.addParameter(output)
 
     def _reference_mask(self, parameters, context, ps):
         mask = np.zeros(ps.n_points, dtype=bool)
@@ -119,32 +122,15 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
         area = self.parameterAsSource(parameters, self.REFERENCE_AREA, context)
         if area is not None:
             used = True
-            transform = QgsCoordinateTransform(
-                area.sourceCrs(), QgsCoordinateReferenceSystem(ps.crs), context.transformContext()
-            )
-            request = QgsFeatureRequest().setNoAttributes()
-            parts = []
-            for feature in area.getFeatures(request):
-                geometry = QgsGeometry(feature.geometry())
-                if not geometry.isEmpty():
-                    geometry.transform(transform)
-                    parts.append(geometry)
-            if not parts:
-                raise QgsProcessingException(f"{self.REFERENCE_AREA}: the layer has no polygons")
-            union = QgsGeometry.unaryUnion(parts)
-            engine = QgsGeometry.createGeometryEngine(union.constGet())
-            engine.prepareGeometry()
-            box = union.boundingBox()
-            for i, (x, y) in enumerate(zip(ps.x.tolist(), ps.y.tolist())):
-                if box.contains(QgsPointXY(x, y)) and engine.intersects(QgsPoint(x, y)):
-                    mask[i] = True
-            if not mask.any():
+            inside = inputs.points_in_polygons(area, context, ps, self.REFERENCE_AREA)
+            if not inside.any():
                 raise QgsProcessingException(
                     f"{self.REFERENCE_AREA}: no PS point lies inside the reference area"
                 )
+            mask |= inside
         return mask if used else None
 
-    def processAlgorithm(self, parameters, context, feedback):
+    def compute(self, parameters, context, feedback):
         ps = read_ps(self, parameters, context, feedback, self.INPUT, require_projected=True)
         feedback.setProgress(40)
         if self.parameterAsEnum(parameters, self.DIRECTION, context) == 1:
@@ -169,7 +155,7 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
             feedback.pushInfo(f"Re-referenced to the mean series of {int(mask.sum())} points.")
         if self.parameterAsBoolean(parameters, self.MONTHLY, context):
             try:
-                ps = ps_ops.resample_dataset_monthly(ps, progress_callback(feedback, 50, 60))
+                ps = ps_ops.resample_dataset_monthly(ps, self.progress(feedback, 50, 60))
             except ValueError as exc:
                 raise QgsProcessingException(f"{self.MONTHLY}: {exc}") from exc
             feedback.pushInfo(f"Resampled to {ps.n_dates} monthly steps ({ps.dates[0]} .. {ps.dates[-1]}).")
@@ -185,7 +171,7 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
             fields["incidence_angle"] = ps.incidence_deg
         fields["direction"] = np.array([ps.direction] * ps.n_points, dtype=object)
         feedback.setProgress(60)
-        dest = write_ps(
+        dest = outputs.write_ps(
             self,
             parameters,
             context,

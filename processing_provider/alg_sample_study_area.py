@@ -1,32 +1,17 @@
-"""subsidencelab:samplestudyarea -- a synthetic study area with known truth (METHODS.md 6)."""
+"""subsidencelab:samplestudyarea -- a synthetic study area with known truth ."""
 
-import os
-
-import numpy as np
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
-    QgsFeature,
-    QgsFields,
-    QgsGeometry,
-    QgsPointXY,
-    QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
 )
-from qgis.PyQt.QtCore import QDate
 
 from .. import compat
 from ..core import synthetic
-from .base import SubsidenceAlgorithm, progress_callback
-from .ps_io import write_ps
-
-
-def _none_if_nan(value):
-    value = float(value)
-    return None if np.isnan(value) else value
+from . import outputs
+from .base import SubsidenceAlgorithm
 
 
 class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
@@ -35,9 +20,9 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
     _group_id = "data"
     _group = "Data"
     _help = (
-        "Creates a synthetic PS-InSAR study area with known truth (METHODS.md section 6), for "
-        "demos, tests and for measuring how well the error removal (section 3) and the AM-LSTM "
-        "simulation (section 5) recover it.\n\n"
+        "Creates a synthetic PS-InSAR study area with known truth, for "
+        "demos, tests and for measuring how well the error removal of Chen et al. (2023) and "
+        "the AM-LSTM simulation of Cao et al. recover it.\n\n"
         "About 20 km x 20 km in UTM 50N (EPSG:32650), east of Beijing: PS points clustered in "
         "towns, a smooth DEM (0-300 m), incidence 33-36 degrees across range, RADARSAT-2-like "
         "24-day acquisitions with missed scenes. Subsidence bowls (-100 to -150 mm/yr at the "
@@ -61,6 +46,13 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
     N_DATES = "N_DATES"
     NAN_FRACTION = "NAN_FRACTION"
     DOMINANT_LAYER = "DOMINANT_LAYER"
+    CORE_ERRORS = {
+        "seed": "SEED",
+        "n_points": "N_POINTS",
+        "n_dates": "N_DATES",
+        "nan_fraction": "NAN_FRACTION",
+        "dominant_layer": "DOMINANT_LAYER",
+    }
     OUTPUT_PS = "OUTPUT_PS"
     OUTPUT_WELLS = "OUTPUT_WELLS"
     OUTPUT_GROUNDWATER = "OUTPUT_GROUNDWATER"
@@ -117,7 +109,7 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
             defaultValue=synthetic.LAYERS.index("confined_2"),
         )
         layer.setHelp(
-            self.tr("Seed 000 found the second confined aquifer (confined_2) dominant east of Beijing.")
+            self.tr("Cao et al. found the second confined aquifer (confined_2) dominant east of Beijing.")
         )
         self.addParameter(layer)
         outputs = (
@@ -152,12 +144,9 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
         )
         self.addParameter(truth)
 
-    def processAlgorithm(self, parameters, context, feedback):
+    def compute(self, parameters, context, feedback):
         steps = QgsProcessingMultiStepFeedback(4, feedback)
         layer_index = self.parameterAsEnum(parameters, self.DOMINANT_LAYER, context)
-        truth_path = self.parameterAsFileOutput(parameters, self.OUTPUT_TRUTH, context)
-        if not truth_path:
-            raise QgsProcessingException(f"{self.OUTPUT_TRUTH}: no file name given for the truth file")
         options = {
             "seed": self.parameterAsInt(parameters, self.SEED, context),
             "n_points": self.parameterAsInt(parameters, self.N_POINTS, context),
@@ -165,18 +154,8 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
             "nan_fraction": self.parameterAsDouble(parameters, self.NAN_FRACTION, context),
             "dominant_layer": synthetic.LAYERS[layer_index],
         }
-        names = {
-            "seed": self.SEED,
-            "n_points": self.N_POINTS,
-            "n_dates": self.N_DATES,
-            "nan_fraction": self.NAN_FRACTION,
-            "dominant_layer": self.DOMINANT_LAYER,
-        }
-        try:
-            area = synthetic.make_study_area(progress=progress_callback(steps), **options)
-        except ValueError as exc:
-            field = str(exc).split(":", 1)[0]
-            raise QgsProcessingException(f"{names.get(field, field)}: {exc}") from exc
+        with self.core_errors():
+            area = synthetic.make_study_area(progress=self.progress(steps), **options)
         for bowl in area.bowls:
             steps.pushInfo(
                 f"{bowl['kind']} at ({bowl['x']:.0f}, {bowl['y']:.0f}): "
@@ -191,7 +170,7 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
 
         steps.setCurrentStep(1)
         ps = area.ps
-        ps_id = write_ps(
+        ps_id = outputs.write_ps(
             self,
             parameters,
             context,
@@ -209,7 +188,8 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
         groundwater_id = self._write_groundwater(parameters, context, area, steps)
 
         steps.setCurrentStep(3)
-        self._write_truth(area, truth_path)
+        with outputs.atomic_file(self, parameters, context, self.OUTPUT_TRUTH, ".npz") as (tmp, truth_path):
+            synthetic.save_truth(area, tmp)
         steps.setProgress(100)
         return {
             self.OUTPUT_PS: ps_id,
@@ -220,73 +200,15 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
 
     def _write_wells(self, parameters, context, area):
         table = synthetic.wells_table(area)
-        depth_names = [name for name in table if name.startswith("screen_depth_")]
-        fields = QgsFields()
-        fields.append(compat.field("well_id", "str"))
-        for name in depth_names:
-            fields.append(compat.field(name, "float"))
-        crs = QgsCoordinateReferenceSystem(area.groundwater.crs)
-        sink, dest_id = self.parameterAsSink(
-            parameters, self.OUTPUT_WELLS, context, fields, compat.WKB_POINT, crs
+        columns = [("well_id", "str", table["well_id"])]
+        columns += [(name, "float", table[name]) for name in table if name.startswith("screen_depth_")]
+        points = (table["x"], table["y"])
+        return outputs.write_table(
+            self, parameters, context, self.OUTPUT_WELLS, columns, points=points, crs=area.groundwater.crs
         )
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_WELLS))
-        features = []
-        for i, well_id in enumerate(table["well_id"].tolist()):
-            feature = QgsFeature(fields)
-            feature.setGeometry(
-                QgsGeometry.fromPointXY(QgsPointXY(float(table["x"][i]), float(table["y"][i])))
-            )
-            feature.setAttributes([str(well_id)] + [_none_if_nan(table[name][i]) for name in depth_names])
-            features.append(feature)
-        if not sink.addFeatures(features, compat.SINK_FAST_INSERT):
-            raise QgsProcessingException(f"{self.OUTPUT_WELLS}: writing features failed: {sink.lastError()}")
-        return dest_id
 
     def _write_groundwater(self, parameters, context, area, feedback):
         table = synthetic.groundwater_wide_table(area)
-        layers = list(area.groundwater.layers)
-        fields = QgsFields()
-        fields.append(compat.field("well_id", "str"))
-        fields.append(compat.field("date", "date"))
-        for name in layers:
-            fields.append(compat.field(name, "float"))
-        sink, dest_id = self.parameterAsSink(
-            parameters,
-            self.OUTPUT_GROUNDWATER,
-            context,
-            fields,
-            compat.WKB_NO_GEOMETRY,
-            QgsCoordinateReferenceSystem(),
-        )
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_GROUNDWATER))
-        dates = [QDate.fromString(str(d), "yyyy-MM-dd") for d in table["date"]]
-        columns = [table[name].tolist() for name in layers]
-        features = []
-        for i, well_id in enumerate(table["well_id"].tolist()):
-            if feedback.isCanceled():
-                raise QgsProcessingException("Cancelled by the user.")
-            feature = QgsFeature(fields)
-            feature.setAttributes([str(well_id), dates[i]] + [_none_if_nan(col[i]) for col in columns])
-            features.append(feature)
-        if not sink.addFeatures(features, compat.SINK_FAST_INSERT):
-            raise QgsProcessingException(
-                f"{self.OUTPUT_GROUNDWATER}: writing features failed: {sink.lastError()}"
-            )
-        return dest_id
-
-    def _write_truth(self, area, path):
-        """Write to a temporary file beside ``path`` first, so a failure leaves no half file."""
-        tmp = f"{path}.{os.getpid()}.part"
-        try:
-            folder = os.path.dirname(os.path.abspath(path))
-            os.makedirs(folder, exist_ok=True)
-            try:
-                synthetic.save_truth(area, tmp)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-        except OSError as exc:
-            raise QgsProcessingException(f"{self.OUTPUT_TRUTH}: cannot write {path}: {exc}") from exc
+        columns = [("well_id", "str", table["well_id"]), ("date", "date", table["date"])]
+        columns += [(name, "float", table[name]) for name in area.groundwater.layers]
+        return outputs.write_table(self, parameters, context, self.OUTPUT_GROUNDWATER, columns)

@@ -1,4 +1,4 @@
-"""subsidencelab:validatebenchmarks -- compare PS series with GNSS / levelling benchmarks (METHODS.md 3)."""
+"""subsidencelab:validatebenchmarks -- compare PS series with GNSS / levelling benchmarks ."""
 
 import datetime
 
@@ -6,8 +6,6 @@ import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
-    QgsFeature,
-    QgsFields,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
@@ -22,8 +20,8 @@ from qgis.core import (
 from .. import compat
 from ..core.dates import detect_date_fields
 from ..core.validation import compare_with_benchmarks, stable_area_rms
-from .alg_pca_error_removal import stable_mask
-from .base import SubsidenceAlgorithm
+from . import inputs, outputs
+from .base import CHEN_2023, SubsidenceAlgorithm
 from .ps_io import add_ps_input_parameters, read_ps
 
 
@@ -65,9 +63,9 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
     _group_id = "insar"
     _group = "InSAR time series"
     _help = (
-        "Compares PS displacement series with benchmark stations (GNSS or levelling), as seed 003 "
-        "(Chen et al. 2023, section 4.1, Table 2) does, and reports the RMS of the series in a "
-        "stable area (METHODS.md section 3).\n\n"
+        "Compares PS displacement series with benchmark stations (GNSS or levelling), as " + CHEN_2023 + " "
+        "(section 4.1, Table 2) do, and reports the RMS of the series in a "
+        "stable area.\n\n"
         "Inputs: the PS layer; the stations (points) with an id field; their series either as a "
         "long table (station id, date, value in mm) or as date-named fields of the station layer "
         "(e.g. D20190625); nearest PS or the mean of the PS within a radius; optionally a stable "
@@ -274,7 +272,7 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
 
     # --- run ------------------------------------------------------------------------------------
 
-    def processAlgorithm(self, parameters, context, feedback):
+    def compute(self, parameters, context, feedback):
         steps = QgsProcessingMultiStepFeedback(3, feedback)
         ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
         steps.setCurrentStep(1)
@@ -288,45 +286,13 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
         except ValueError as exc:
             name = self.RADIUS_M if str(exc).startswith("radius_m") else self.STATIONS
             raise QgsProcessingException(f"{name}: {exc}") from exc
-        mask = stable_mask(self, parameters, context, ps, feedback, self.STABLE_AREA, self.STABLE_FIELD)
+        mask = inputs.stable_mask(
+            self, parameters, context, ps, feedback, self.STABLE_AREA, self.STABLE_FIELD
+        )
         stable_rms = float("nan") if mask is None else stable_area_rms(ps.displacement_mm, mask)
 
         steps.setCurrentStep(2)
-        fields = QgsFields()
-        for name, kind in (
-            ("station_id", "str"),
-            ("n_ps", "int"),
-            ("distance_m", "float"),
-            ("n_pairs", "int"),
-            ("rmse_mm", "float"),
-            ("correlation", "float"),
-            ("mean_difference_mm", "float"),
-        ):
-            fields.append(compat.field(name, kind))
-        sink, dest = self.parameterAsSink(
-            parameters, self.OUTPUT, context, fields, compat.WKB_NO_GEOMETRY, QgsCoordinateReferenceSystem()
-        )
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-
-        def number(value):
-            return float(value) if np.isfinite(value) else None
-
-        features = []
         for s in report.stations:
-            feature = QgsFeature(fields)
-            feature.setAttributes(
-                [
-                    str(s.station_id),
-                    int(s.n_ps),
-                    number(s.distance_m),
-                    int(s.n_pairs),
-                    number(s.rmse_mm),
-                    number(s.correlation),
-                    number(s.mean_difference_mm),
-                ]
-            )
-            features.append(feature)
             if s.n_pairs == 0:
                 feedback.pushWarning(f"Station {s.station_id}: no PS or no common dates, not compared.")
             else:
@@ -334,21 +300,41 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
                     f"Station {s.station_id}: {s.n_pairs} dates, RMSE {s.rmse_mm:.2f} mm, "
                     f"r {s.correlation:.3f}, mean difference {s.mean_difference_mm:.2f} mm"
                 )
-        total = QgsFeature(fields)
-        total.setAttributes(
-            [
+        rows = [
+            (
+                str(s.station_id),
+                s.n_ps,
+                s.distance_m,
+                s.n_pairs,
+                s.rmse_mm,
+                s.correlation,
+                s.mean_difference_mm,
+            )
+            for s in report.stations
+        ]
+        rows.append(
+            (
                 "ALL",
-                int(sum(s.n_ps for s in report.stations)),
-                None,
-                int(report.n_pairs),
-                number(report.rmse_mm),
-                number(report.correlation),
-                number(report.mean_difference_mm),
-            ]
+                sum(s.n_ps for s in report.stations),
+                np.nan,
+                report.n_pairs,
+                report.rmse_mm,
+                report.correlation,
+                report.mean_difference_mm,
+            )
         )
-        features.append(total)
-        if not sink.addFeatures(features, compat.SINK_FAST_INSERT):
-            raise QgsProcessingException(f"{self.OUTPUT}: writing failed: {sink.lastError()}")
+        names = (
+            "station_id",
+            "n_ps",
+            "distance_m",
+            "n_pairs",
+            "rmse_mm",
+            "correlation",
+            "mean_difference_mm",
+        )
+        kinds = ("str", "int", "float", "int", "float", "float", "float")
+        columns = [(name, kind, [row[i] for row in rows]) for i, (name, kind) in enumerate(zip(names, kinds))]
+        dest = outputs.write_table(self, parameters, context, self.OUTPUT, columns)
         if mask is not None:
             feedback.pushInfo(f"RMS in the stable area ({int(mask.sum())} points): {stable_rms:.3f} mm.")
         return {

@@ -1,21 +1,58 @@
 """The Subsidence Lab Processing provider.
 
-Algorithms are found by module name: every ``alg_*.py`` in this package defines one
-subclass of :class:`~.base.SubsidenceAlgorithm`. An import error is not swallowed: a broken
-algorithm must fail loudly in tests rather than vanish from saved models.
+Algorithms are found by module name: every ``alg_*.py`` in this package defines one subclass of
+:class:`~.base.SubsidenceAlgorithm`. Optional dependencies (torch, dask) are imported inside
+``run()`` only, so every algorithm is listed without them and says how to install them
+(``canExecute``). Should a module still fail to import because an optional dependency is missing,
+the provider lists a stand-in under the same id (read from the module's docstring,
+``subsidencelab:<id> -- <title>``) that says what to install: the provider never disappears and
+saved models keep their algorithm. Any other import error is not swallowed: a broken algorithm
+must fail loudly in tests.
 """
 
+import ast
 import importlib
 import inspect
 import os
 import pkgutil
 
-from qgis.core import QgsProcessingProvider
+from qgis.core import QgsMessageLog, QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from .base import SubsidenceAlgorithm, icon_path
+from .base import INSTALL_HINTS, SubsidenceAlgorithm, icon_path, install_message, plugin_version
 
-VERSION = "0.1.0"
+PROVIDER_ID = "subsidencelab"
+
+
+def _optional_module(exc):
+    """The optional dependency whose absence caused ``exc``, else None."""
+    name = (getattr(exc, "name", None) or "").split(".")[0]
+    return name if name in INSTALL_HINTS else None
+
+
+def _stand_in(module_name, missing, reason):
+    """An algorithm class that stands for ``module_name`` while ``missing`` cannot be imported."""
+    path = os.path.join(os.path.dirname(__file__), f"{module_name}.py")
+    with open(path, encoding="utf-8") as handle:
+        doc = ast.get_docstring(ast.parse(handle.read())) or ""
+    head = doc.splitlines()[0] if doc else ""
+    ident, _, title = head.partition(" -- ")
+    name = ident.split(":", 1)[-1].strip() or module_name[4:].replace("_", "")
+
+    class StandIn(SubsidenceAlgorithm):
+        _name = name
+        _display = title.strip() or name
+        _help = doc
+        _requires = (missing,)
+
+        def missing_dependencies(self):
+            return {missing: reason}
+
+        def initAlgorithm(self, config=None):
+            pass
+
+    StandIn.__name__ = f"StandIn_{name}"
+    return StandIn
 
 
 def algorithm_classes():
@@ -25,7 +62,15 @@ def algorithm_classes():
     for info in sorted(pkgutil.iter_modules([here]), key=lambda i: i.name):
         if not info.name.startswith("alg_"):
             continue
-        module = importlib.import_module(f"{__package__}.{info.name}")
+        try:
+            module = importlib.import_module(f"{__package__}.{info.name}")
+        except ImportError as exc:
+            missing = _optional_module(exc)
+            if missing is None:
+                raise
+            QgsMessageLog.logMessage(install_message({missing: str(exc)}), "Subsidence Lab")
+            classes.append(_stand_in(info.name, missing, f"{type(exc).__name__}: {exc}"))
+            continue
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if (
                 issubclass(obj, SubsidenceAlgorithm)
@@ -38,16 +83,16 @@ def algorithm_classes():
 
 class SubsidenceLabProvider(QgsProcessingProvider):
     def id(self):
-        return "subsidencelab"
+        return PROVIDER_ID
 
     def name(self):
         return "Subsidence Lab"
 
     def longName(self):
-        return f"Subsidence Lab {VERSION}"
+        return f"Subsidence Lab {plugin_version()}"
 
     def versionInfo(self):
-        return VERSION
+        return plugin_version()
 
     def icon(self):
         return QIcon(icon_path())

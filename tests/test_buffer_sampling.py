@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from osgeo import ogr
 
-from subsidence_lab.core.buffer_sampling import sample_buffers, weighted_median
+from subsidence_lab.core.buffer_sampling import nan_median, sample_buffers, weighted_median
 from subsidence_lab.core.feature_geometry import (
     FeatureGeometry,
     from_ogr,
@@ -200,3 +200,13 @@ def test_unweighted_median_of_an_even_count_is_the_middle_pair_mean():
     # Members with values 1, 2, 3, 4 at the second date: median 2.5.
     result = _run([0, 1, 2, 3], [0, 0, 0, 0], [FeatureGeometry.point(0, 0)], radius=10.0)
     assert result.median_mm[0].tolist() == pytest.approx([0.0, 2.5, 5.0])
+
+
+def test_nan_median_is_numpys():
+    rng = np.random.default_rng(3)
+    block = rng.normal(size=(9, 40))
+    block[rng.random(block.shape) < 0.3] = np.nan
+    block[:, 0] = np.nan
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmedian(block, axis=0)
+    np.testing.assert_array_equal(nan_median(block, (~np.isnan(block)).sum(axis=0)), expected)

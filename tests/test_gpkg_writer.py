@@ -101,7 +101,7 @@ def _alg():
 def test_fast_path_file_equals_sink_file_value_by_value(tmp_path, qgis_app):
     from qgis.core import QgsProcessingContext, QgsVectorLayer
 
-    from subsidence_lab.processing_provider.ps_io import write_ps
+    from subsidence_lab.processing_provider.outputs import write_ps
 
     ps = _dataset()
     fields = _fields(ps)
@@ -222,7 +222,7 @@ def test_existing_file_is_replaced_only_when_complete(tmp_path):
 def test_other_destinations_keep_the_sink_and_loading_is_registered(tmp_path, qgis_app):
     from qgis.core import QgsProcessingContext, QgsProcessingOutputLayerDefinition, QgsProject
 
-    from subsidence_lab.processing_provider.ps_io import write_ps
+    from subsidence_lab.processing_provider.outputs import write_ps
 
     ps = _dataset(m=20)
     alg = _alg()

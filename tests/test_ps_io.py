@@ -265,7 +265,7 @@ def test_write_ps_through_sink_round_trip(saved, tmp_path, qgis_app):
     from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsVectorLayer
 
     from subsidence_lab.processing_provider.alg_prepare_ps_dataset import PreparePSDatasetAlgorithm
-    from subsidence_lab.processing_provider.ps_io import write_ps
+    from subsidence_lab.processing_provider.outputs import write_ps
 
     ps, _ = saved
     alg = PreparePSDatasetAlgorithm()
