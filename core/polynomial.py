@@ -19,7 +19,7 @@ conditioned.
 """
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -61,6 +61,25 @@ def _scaled(values, fit_mask, name):
     if spread == 0:
         raise ValueError(f"{name}: constant over the fit points, so its terms cannot be fitted")
     return (values - ref.mean()) / spread
+
+
+def elevation_problem(z) -> Optional[str]:
+    """Why ``z`` cannot carry the elevation terms (f z + g z^2), or None when it can.
+
+    The callers then fit the quadratic surface without them and say so (real exports have no
+    elevation field, or one with gaps: the defaults must still run).
+    """
+    if z is None:
+        return "no elevation field or DEM"
+    z = np.asarray(z, dtype=np.float64)
+    finite = np.isfinite(z)
+    if not finite.any():
+        return "the elevation has no value"
+    if not finite.all():
+        return f"the elevation is missing at {int((~finite).sum())} of {z.size} points"
+    if np.ptp(z) == 0:
+        return f"the elevation is the same ({z[0]:g} m) at every point"
+    return None
 
 
 def design_matrix(x, y, z=None, kind="quadratic_elevation", fit_mask=None) -> np.ndarray:

@@ -20,20 +20,13 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from . import gpkg_writer
+from .archives import read_head, resolve_archive
 from .dates import date_field_name, detect_date_fields, matlab_datenum_to_date
+from .field_names import INCIDENCE_FIELD_CANDIDATES, Z_FIELD_CANDIDATES, find_field
 from .psdata import PSDataset
+from .units import mm_per_unit
 
 ID_FIELD_CANDIDATES = ("pid", "id", "ps_id", "point_id", "psid", "code", "code_ps")
-Z_FIELD_CANDIDATES = ("height", "z", "elevation", "elev", "dem", "h", "height_m")
-INCIDENCE_FIELD_CANDIDATES = (
-    "incidence_angle",
-    "incidence_",  # incidence_angle truncated by the Shapefile 10-character limit
-    "incidence",
-    "inc_angle",
-    "incidence_deg",
-    "theta",
-    "los_inc",
-)
 # (x name, y name, CRS) of coordinate columns in tables without geometry, tried in order.
 COORDINATE_COLUMNS = (
     ("easting", "northing", "EPSG:3035"),  # EGMS products
@@ -42,14 +35,6 @@ COORDINATE_COLUMNS = (
 )
 TRANSPOSE_BLOCK_ROWS = 2048
 _NULL_TEXT = {"", "nan", "null", "none", "na", "n/a", "-"}
-
-
-def _find_field(field_names: Sequence[str], candidates: Sequence[str]) -> Optional[str]:
-    lowered = {f.lower(): f for f in field_names}
-    for candidate in candidates:
-        if candidate in lowered:
-            return lowered[candidate]
-    return None
 
 
 def column_as_float(name: str, values) -> np.ndarray:
@@ -129,6 +114,7 @@ def ps_from_columns(
     field_order: Optional[Sequence[str]] = None,
     keep_attributes: bool = True,
     date_matrix=None,
+    unit: str = "mm",
 ) -> PSDataset:
     """Build a PSDataset from an in-memory table (METHODS.md section 1).
 
@@ -148,11 +134,14 @@ def ps_from_columns(
             matrix without a copy when ``names`` are the detected date fields in date order.
             Columns of ``columns`` that are not views of it (e.g. text the reader left as it
             was) are converted into it here.
+        unit: the unit of the date fields, ``mm``, ``cm`` or ``m`` (:mod:`core.units`); the
+            displacement is converted to mm here (only the date fields: elevation stays in m).
 
     Raises:
         ValueError naming the field at fault: see :func:`detect_date_fields` and
         :func:`column_as_float`; an empty table.
     """
+    scale = mm_per_unit(unit)
     names = list(field_order) if field_order is not None else list(columns)
     x = np.asarray(x, dtype=np.float64)
     m = x.shape[0]
@@ -177,13 +166,15 @@ def ps_from_columns(
             for j, values in enumerate(date_columns):
                 block[:, j] = values[start : start + TRANSPOSE_BLOCK_ROWS]
         del date_columns
+    if scale != 1.0:
+        displacement *= scale  # a matrix this function or the reader made: never the caller's input
 
     def pick(kind, given, candidates):
         if given:
             if given not in columns:
                 raise ValueError(f"{kind} field {given!r} not found; fields are: {', '.join(names)}")
             return given
-        found = _find_field([n for n in names if n not in date_names], candidates)
+        found = find_field([n for n in names if n not in date_names], candidates)
         return found
 
     id_name = pick("id", id_field, ID_FIELD_CANDIDATES)
@@ -320,13 +311,12 @@ def ensure_projected(ps: PSDataset):
 def _is_stamps_csv(path: str) -> bool:
     if not path.lower().endswith((".csv", ".txt")):
         return False
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        header = handle.readline()
+    header = read_head(path).split("\n", 1)[0]
     cells = [c.strip() for c in header.split(",") if c.strip()]
     return bool(cells) and all(re.fullmatch(r"export_res_\s*\d+", c) for c in cells)
 
 
-def read_stamps_csv(path: str) -> PSDataset:
+def read_stamps_csv(path: str, unit: str = "mm") -> PSDataset:
     """Read a StaMPS-Visualizer ("stusi") CSV export.
 
     Layout: a dummy header, a reference row (reference lon, lat, NaN, then the dates as
@@ -345,10 +335,10 @@ def read_stamps_csv(path: str) -> PSDataset:
         x=body[:, 0],
         y=body[:, 1],
         dates=dates,
-        displacement_mm=body[:, 3:],
+        displacement_mm=body[:, 3:] * mm_per_unit(unit),
         crs="EPSG:4326",
         attributes={
-            "velocity_mm_per_year": body[:, 2],
+            "velocity_mm_per_year": body[:, 2] * mm_per_unit(unit),
             "reference_lon": np.full(body.shape[0], reference[0]),
             "reference_lat": np.full(body.shape[0], reference[1]),
         },
@@ -677,6 +667,7 @@ def read_ps_file(
     incidence_field: Optional[str] = None,
     use_arrow: bool = True,
     progress=None,
+    unit: str = "mm",
 ) -> PSDataset:
     """Read a PS dataset from any OGR source (METHODS.md section 1).
 
@@ -684,16 +675,21 @@ def read_ps_file(
     the GDAL bindings have them, else a feature loop; both give the same arrays. A CSV
     without geometry gets its points from coordinate columns
     (:func:`coordinates_from_columns`); a StaMPS-Visualizer CSV is recognised by its header.
-    Coordinates stay in the source CRS (see :func:`ensure_projected`).
+    Coordinates stay in the source CRS (see :func:`ensure_projected`). A ``.zip`` holding one
+    table (an EGMS burst as downloaded) is read in place (:func:`core.archives.resolve_archive`).
+    ``unit`` is the unit of the date fields (``mm``, ``cm``, ``m``): the series are converted to
+    mm as they are read (:mod:`core.units`).
 
     Raises:
         ValueError naming the file, field or value at fault.
     """
     path = os.fspath(path)
+    mm_per_unit(unit)  # an unknown unit fails before any reading
     if not os.path.exists(path) and "/vsi" not in path:
         raise ValueError(f"{path}: file not found")
+    path = resolve_archive(path)
     if _is_stamps_csv(path):
-        ps = read_stamps_csv(path)
+        ps = read_stamps_csv(path, unit)
         if date_fields:
             raise ValueError(
                 f"{os.path.basename(path)}: a StaMPS-Visualizer CSV has its dates in the reference row; "
@@ -760,6 +756,7 @@ def read_ps_file(
         incidence_field=incidence_field,
         field_order=field_names,
         date_matrix=date_matrix,
+        unit=unit,
     )
     if progress is not None:
         progress(1.0, None)

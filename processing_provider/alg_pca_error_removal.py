@@ -2,7 +2,6 @@
 
 import numpy as np
 from qgis.core import (
-    QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
@@ -15,7 +14,7 @@ from .. import compat
 from ..core.dates import date_field_name
 from ..core.error_removal import REFERENCES, linear_velocity, remove_errors
 from ..core.pca import DEFAULT_K
-from ..core.polynomial import POLYNOMIAL_KINDS
+from ..core.polynomial import POLYNOMIAL_KINDS, elevation_problem
 from ..core.stable_ground import MARGIN_M, SIGNIFICANCE, self_report
 from ..core.validation import stable_area_rms
 from . import inputs, outputs
@@ -163,8 +162,9 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
                 options=[self.tr(label) for label in self.POLYNOMIAL_LABELS],
                 defaultValue=3,
             ),
-            "Surface fitted per date and removed (residual orbit and atmosphere). The elevation terms need "
-            "an elevation field or a DEM.",
+            "Surface fitted per date and removed (residual orbit and atmosphere). The elevation terms use "
+            "the elevation field or the DEM; without a usable elevation the quadratic is fitted without "
+            "them (said in the log).",
             advanced=True,
         )
         inputs.add_dem_parameters(
@@ -263,9 +263,12 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
         kind = POLYNOMIAL_KINDS[self.parameterAsEnum(parameters, self.POLYNOMIAL, context)]
         z = inputs.elevation(self, parameters, context, ps, feedback)
-        if kind == "quadratic_elevation" and z is None:
-            raise QgsProcessingException(
-                f"{self.Z_FIELD}: the quadratic + elevation surface needs an elevation field or a {self.DEM}"
+        problem = elevation_problem(z) if kind == "quadratic_elevation" else None
+        if problem:
+            kind = "quadratic"
+            feedback.pushWarning(
+                f"{self.Z_FIELD}: {problem}, so the surface is fitted as a quadratic without the elevation "
+                f"terms (f z + g z^2). Give an elevation field or a {self.DEM} to use them."
             )
         mask = inputs.stable_mask(
             self, parameters, context, ps, feedback, self.STABLE_AREA, self.STABLE_FIELD
