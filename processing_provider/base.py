@@ -1,6 +1,6 @@
 """The adapter kit: the base class of every algorithm (``base.py``), its inputs (``ps_io.py`` for
 the PS source, ``inputs.py`` for DEM, stable area, decomposition file and component lists) and its
-outputs (``outputs.py``: layers, tables, atomic files, destination checks).
+outputs (``outputs.py``: layers, tables, atomic files; ``destinations.py``: destination checks).
 
 An algorithm on the kit (``alg_<something>.py``; the provider finds it by that name)::
 
@@ -40,7 +40,7 @@ An algorithm on the kit (``alg_<something>.py``; the provider finds it by that n
 
 What the base class does around ``compute()`` (``processAlgorithm`` is the kit's):
 
-- before any work, every file destination is checked (``outputs.DestinationGuard``): an output
+- before any work, every file destination is checked (``destinations.DestinationGuard``): an output
   equal to an input is refused, a missing folder is created, an unwritable one is an error;
 - a ``ValueError`` from core becomes a ``QgsProcessingException`` naming the parameter:
   its ``"name: ..."`` prefix is looked up in ``CORE_ERRORS``, else the input (``INPUT``);
@@ -248,7 +248,7 @@ class SubsidenceAlgorithm(QgsProcessingAlgorithm):
                 )
 
     def processAlgorithm(self, parameters, context, feedback):
-        from .outputs import DestinationGuard
+        from .destinations import DestinationGuard
 
         self._check_whole_numbers(parameters)
         guard = DestinationGuard(self, parameters, context)
