@@ -72,7 +72,7 @@ import numpy as np
 
 from .polynomial import POLYNOMIAL_KINDS, fit_epoch_polynomials_robust
 from .ps_ops import velocity as ps_velocity
-from .psdata import DAYS_PER_YEAR
+from .psdata import years_since_first
 from .residual_screen import interpolate_from_stable, residual_screen
 from .stable_ground import SIGNIFICANCE, automatic_stable_ground
 
@@ -120,11 +120,6 @@ class ErrorRemovalResult:
     reference_velocity_mm_per_year: float = float("nan")
     reference_kept: bool = False
     stable_ground: Optional[object] = None
-
-
-def years_since_first(dates) -> np.ndarray:
-    dates = np.asarray(dates, dtype="datetime64[D]")
-    return (dates - dates[0]).astype(np.int64) / DAYS_PER_YEAR
 
 
 def linear_velocity(series_mm, dates):
