@@ -56,7 +56,15 @@ import importlib
 import os
 from contextlib import contextmanager
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterNumber
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterField,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -194,6 +202,46 @@ class SubsidenceAlgorithm(QgsProcessingAlgorithm):
             parameter.setFlags(parameter.flags() | compat.PARAMETER_FLAG_ADVANCED)
         self.addParameter(parameter)
         return parameter
+
+    def add_number(
+        self,
+        name,
+        label,
+        help_text,
+        default=None,
+        minimum=None,
+        maximum=None,
+        integer=False,
+        optional=False,
+        advanced=False,
+    ):
+        """A number parameter (double, or ``integer``) with its bounds, help and advanced flag."""
+        kind = compat.NUMBER_INTEGER if integer else compat.NUMBER_DOUBLE
+        param = QgsProcessingParameterNumber(name, self.tr(label), kind, default, optional)
+        if minimum is not None:
+            param.setMinimum(minimum)
+        if maximum is not None:
+            param.setMaximum(maximum)
+        return self.add(param, help_text, advanced)
+
+    def add_text(self, name, label, help_text, default="", optional=True, advanced=False):
+        return self.add(
+            QgsProcessingParameterString(name, self.tr(label), default, False, optional), help_text, advanced
+        )
+
+    def add_flag(self, name, label, help_text, default=False, advanced=False):
+        return self.add(QgsProcessingParameterBoolean(name, self.tr(label), default), help_text, advanced)
+
+    def add_choice(self, name, label, options, help_text, default=0, advanced=False):
+        param = QgsProcessingParameterEnum(
+            name, self.tr(label), [self.tr(o) for o in options], False, default
+        )
+        return self.add(param, help_text, advanced)
+
+    def add_field(self, name, label, parent, help_text, numeric=False, optional=True, advanced=False):
+        kind = compat.FIELD_NUMERIC if numeric else compat.FIELD_ANY
+        param = QgsProcessingParameterField(name, self.tr(label), None, parent, kind, False, optional)
+        return self.add(param, help_text, advanced)
 
     # --- optional dependencies ------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from .. import compat
 from ..core import gpkg_writer
 from ..core.dates import date_field_name
 from .destinations import _static_value, atomic_file  # noqa: F401  (atomic_file: part of the kit)
+from .styling import style_on_completion
 
 BATCH_SIZE = 5000
 KEEP_ATTRIBUTES = "KEEP_ATTRIBUTES"
@@ -231,6 +232,7 @@ def write_ps(
     series_prefix="D",
     feedback=None,
     fast_gpkg=True,
+    style=None,
 ):
     """Write ``ps`` as a point layer to the Processing destination ``output_name``.
 
@@ -243,7 +245,17 @@ def write_ps(
     A plain ``.gpkg`` file path is written directly (:func:`core.gpkg_writer.write_points_gpkg`:
     same fields, types, feature ids 1..m, CRS, NULLs, spatial index and extent as the sink, ~5-20x
     faster, built in a temporary file renamed into place at the end) unless ``fast_gpkg`` is False.
+    ``style=(field, values, unit)`` styles the layer on that field when QGIS loads it (diverging colours).
     """
+    dest_id = _write_ps(
+        alg, parameters, context, output_name, ps, fields, series, series_prefix, feedback, fast_gpkg
+    )
+    if style is not None:
+        style_on_completion(context, dest_id, *style)
+    return dest_id
+
+
+def _write_ps(alg, parameters, context, output_name, ps, fields, series, series_prefix, feedback, fast_gpkg):
     fields = dict(fields or {})
     m = ps.n_points
     if series is not None:
