@@ -30,6 +30,7 @@ POLYNOMIAL_TERMS = {
     "quadratic_elevation": ("h", "x", "y", "xy", "x2", "y2", "z", "z2"),
 }
 POLYNOMIAL_KINDS = tuple(POLYNOMIAL_TERMS)
+ROBUST_CUTOFF = 4.0
 
 
 @dataclass
@@ -176,3 +177,30 @@ def fit_epoch_polynomials(
     if progress is not None:
         progress(1.0)
     return PolynomialFit(kind, terms, coefficients, surface, fit_mask)
+
+
+def fit_epoch_polynomials_robust(residual_mm, x, y, z=None, kind="quadratic_elevation", fit_mask=None,
+                                 progress=None, cutoff=ROBUST_CUTOFF) -> PolynomialFit:
+    """:func:`fit_epoch_polynomials`, then again without the outliers of the first fit.
+
+    **[choice]** One reweighting step with hard rejection: per epoch, fit values whose residual
+    exceeds ``cutoff`` times the epoch's robust scale (1.4826 x median absolute residual) are
+    left out (as gaps) and the surface is fitted again. A few unstable scatterers or a local
+    atmospheric cell among the stable points then no longer tilt the whole surface.
+    """
+    first = fit_epoch_polynomials(residual_mm, x, y, z, kind, fit_mask)
+    if not first.terms:
+        return first
+    mask = first.fit_mask
+    resid = np.asarray(residual_mm, dtype=np.float64)[mask] - first.surface_mm[mask]
+    with np.errstate(invalid="ignore"):
+        scale = 1.4826 * np.nanmedian(np.abs(resid), axis=0)
+        outlier = np.abs(resid) > cutoff * np.maximum(scale, 1e-9)[None, :]
+    if not outlier.any():
+        return first
+    cleaned = np.asarray(residual_mm, dtype=np.float64).copy()
+    rows = np.flatnonzero(mask)
+    block = cleaned[rows]
+    block[outlier] = np.nan
+    cleaned[rows] = block
+    return fit_epoch_polynomials(cleaned, x, y, z, kind, mask, progress=progress)
