@@ -35,6 +35,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--ps-epochs", type=int, default=3)
     parser.add_argument("--loop-points", type=int, default=4)
+    parser.add_argument("--ps-batch", type=int, default=8, help="batch size of the per-PS networks")
     args = parser.parse_args()
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; machine shared by several "
@@ -73,7 +74,7 @@ def main():
     yp = targets[:, win.target_index]
     lo, hi = np.nanmin(yp[:, win.split == 0], axis=1), np.nanmax(yp[:, win.split == 0], axis=1)
     yps = scale(yp, lo[:, None], hi[:, None])
-    ps_config = TrainingConfig(epochs=args.ps_epochs, patience=args.ps_epochs + 1)
+    ps_config = TrainingConfig(epochs=args.ps_epochs, patience=args.ps_epochs + 1, batch_size=args.ps_batch)
     print(
         f"\n2. Per-PS AM-LSTMs: {args.points} points of {ids.size} distinct buffer PS, {ps_config.epochs} "
         f"epochs each (batch {ps_config.batch_size}, chunks of {ps_config.chunk_models} networks)"
