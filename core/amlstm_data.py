@@ -18,6 +18,7 @@ from typing import List, Sequence
 import numpy as np
 
 from .amlstm import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VALIDATION
+from .ps_ops import resample_monthly
 
 
 @dataclass
@@ -120,6 +121,24 @@ def attach_groundwater(data: SimulationData, records, well_of_feature=None) -> S
             count = np.bincount(col, weights=np.isfinite(levels[j]).astype(float), minlength=n)
             heads[f, j] = np.where(count > 0, sign * total / np.maximum(count, 1.0), np.nan)
     return SimulationData(data.feature_ids, list(records.layers), grid, heads, targets)
+
+
+def monthly_increments(series_mm, dates):
+    """(m, n_dates) cumulative series -> (months, (m, k) monthly increments; first month NaN).
+
+    Linear interpolation to the first day of each month (METHODS.md 4), then differences."""
+    months, monthly = resample_monthly(series_mm, dates)
+    return months, np.diff(monthly, axis=1, prepend=np.nan)
+
+
+def on_grid(values, months, grid):
+    """(rows, k) values on ``months`` placed on the monthly ``grid`` (NaN elsewhere)."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full((values.shape[0], np.asarray(grid).size), np.nan)
+    col = month_index(months, np.asarray(grid)[0])
+    keep = (col >= 0) & (col < out.shape[1])
+    out[:, col[keep]] = values[:, keep]
+    return out
 
 
 def fill_heads(heads_m) -> np.ndarray:

@@ -8,20 +8,12 @@ keeps the method from being judged by its own noisy input.
 
 import numpy as np
 
-from .amlstm_data import SimulationData, attach_groundwater
-from .ps_ops import resample_monthly
+from .amlstm_data import SimulationData, attach_groundwater, monthly_increments
 
 
 def subsidence_wells(area):
     """Ids of the wells that drive a subsidence bowl (the others sit on stable ground or uplift)."""
     return [b["well_id"] for b in area.bowls if b.get("kind") == "subsidence" and b.get("well_id")]
-
-
-def monthly_increments(series_mm, dates):
-    """(m, n_dates) cumulative series -> (months, (m, k) monthly increments; first month NaN)."""
-    months, monthly = resample_monthly(series_mm, dates)
-    inc = np.diff(monthly, axis=1, prepend=np.nan)
-    return months, inc
 
 
 def point_targets(area, well_ids, radius_m=300.0, truth=True):

@@ -649,7 +649,7 @@ def decompose(
         from .pca_diagnostics import component_diagnostics, propose_labels
 
         dec.diagnostics = component_diagnostics(dec, x=x, y=y, z=z)
-        dec.labels = propose_labels(dec.diagnostics)
+        dec.labels = propose_labels(dec.diagnostics, n_dates=dec.temporal.shape[0])
     else:
         dec.labels = ["noise"] * k
     report(1.0, None)

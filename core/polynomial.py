@@ -34,6 +34,7 @@ POLYNOMIAL_TERMS = {
 }
 POLYNOMIAL_KINDS = tuple(POLYNOMIAL_TERMS)
 FIT_BLOCK_ROWS = 8192
+ROBUST_CUTOFF = 4.0
 
 
 @dataclass
@@ -176,6 +177,23 @@ def fit_epoch_polynomials(
     Returns:
         :class:`PolynomialFit`; subtract ``surface_mm`` to remove the fitted errors.
     """
+    return _fit(residual_mm, x, y, z, kind, fit_mask, progress, None)
+
+
+def fit_epoch_polynomials_robust(residual_mm, x, y, z=None, kind="quadratic_elevation", fit_mask=None,
+                                 progress=None, cutoff=ROBUST_CUTOFF) -> PolynomialFit:
+    """:func:`fit_epoch_polynomials`, then again without the outliers of the first fit.
+
+    **[choice]** One reweighting step with hard rejection: per epoch, fit values whose residual
+    exceeds ``cutoff`` times the epoch's robust scale (1.4826 x median absolute residual) are
+    left out (as gaps) and the surface is fitted again. A few unstable scatterers or a local
+    atmospheric cell among the stable points then no longer tilt the whole surface.
+    (Computed on the fit rows only: the first surface is evaluated there, not everywhere.)
+    """
+    return _fit(residual_mm, x, y, z, kind, fit_mask, progress, cutoff)
+
+
+def _fit(residual_mm, x, y, z, kind, fit_mask, progress, cutoff):
     residual_mm = np.asarray(residual_mm, dtype=np.float64)
     if residual_mm.ndim != 2:
         raise ValueError(f"residual_mm: expected an (points x dates) matrix, got shape {residual_mm.shape}")
@@ -195,7 +213,18 @@ def fit_epoch_polynomials(
             f"the {p} terms of the {kind} polynomial"
         )
     design = design_matrix(x, y, z, kind, fit_mask)
-    coefficients = _solve_epochs(design, residual_mm, np.flatnonzero(fit_mask), kind, progress)
+    rows = np.flatnonzero(fit_mask)
+    coefficients = _solve_epochs(design, residual_mm, rows, kind, progress)
+    if cutoff is not None:
+        block = residual_mm[rows]
+        a_fit = design[rows]
+        resid = np.abs(block - a_fit @ coefficients.T)
+        with np.errstate(invalid="ignore"):
+            scale = 1.4826 * np.nanmedian(resid, axis=0)
+            outlier = resid > cutoff * np.maximum(scale, 1e-9)[None, :]
+        if outlier.any():
+            block[outlier] = np.nan
+            coefficients = _solve_epochs(a_fit, block, np.arange(rows.size), kind, progress)
     surface = design @ coefficients.T
     if progress is not None:
         progress(1.0)

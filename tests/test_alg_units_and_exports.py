@@ -114,6 +114,16 @@ def test_egms_zip_runs_through_error_removal_with_every_default(provider, realda
     corrected = ps_io.read_ps_file(out, date_fields="D")
     assert corrected.n_points == 11590 and corrected.n_dates == 210
     assert np.isfinite(corrected.attributes["velocity_mm_per_year"]).all()
+    # EGMS L2b is calibrated: the defaults keep its reference and its velocities (issue 8, acc. 2).
+    raw = ps_io.read_ps_file(source)
+    order = {key: i for i, key in enumerate(np.asarray(corrected.ids).astype(str).tolist())}
+    rows = [order[key] for key in np.asarray(raw.ids).astype(str).tolist()]
+    v_raw = velocity(raw.displacement_mm, raw.dates)[0]
+    v_out = velocity(corrected.displacement_mm[rows], raw.dates)[0]
+    assert np.corrcoef(v_out, np.asarray(raw.attributes["mean_velocity"], dtype=float))[0, 1] >= 0.99
+    assert abs(np.median(v_out - v_raw)) < 0.2
+    removed = np.asarray(corrected.attributes["removed_velocity_mm_per_year"], dtype=float)[rows]
+    np.testing.assert_allclose(removed, v_raw - v_out, atol=1e-6)
     # height_ortho is the elevation: the default quadratic + elevation surface keeps its terms.
     assert not any("without the elevation terms" in w for w in feedback.warnings)
     assert not [w for w in feedback.warnings if w.startswith("UNIT")]  # EGMS is in mm

@@ -106,13 +106,19 @@ def test_without_torch_or_dask_every_algorithm_is_listed_and_says_how_to_install
     # every module of the repository gives its algorithm, plus the two added ones
     assert len(listed) == len(ALG_MODULES) + 2, sorted(listed)
     assert {"pcadecomposition", "pcaerrorremoval", "lazytorch", "eagertorch"} <= set(listed)
-    for name in ("lazytorch", "eagertorch"):
+    needs_torch = {
+        "lazytorch",
+        "eagertorch",
+        "amlstmsimulation",
+        "amlstmprediction",
+    }  # the AM-LSTM (Cao et al.)
+    for name in needs_torch:
         ok, message, help_text = listed[name]
         assert not ok
         assert "torch" in message and "apt install python3-torch" in message
         assert "pip install torch==2.13.0" in message
         assert "apt install python3-torch" in help_text  # the help panel says it too
-    for name in set(listed) - {"lazytorch", "eagertorch"}:
+    for name in set(listed) - needs_torch:
         assert listed[name][0] is True, (name, listed[name][1])
 
 
