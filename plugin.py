@@ -50,22 +50,36 @@ class SubsidenceLabPlugin:
             ("components", ComponentsDock, "PCA components"),
         ):
             dock = cls(self.iface, main)
-            dock.hide()
             self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            dock.hide()  # after adding: QMainWindow shows a dock it is given
             action = QAction(QIcon(ICON), text, main)
             action.setObjectName(f"SubsidenceLab_{key}")
             action.setCheckable(True)
-            action.toggled.connect(dock.setUserVisible)
+            action.toggled.connect(lambda on, key=key: self._dock_toggled(key, on))
             dock.visibilityChanged.connect(action.setChecked)
             self.toolbar.addAction(action)
             self.iface.addPluginToMenu(MENU, action)
             self.actions.append(action)
             self.docks[key] = dock
-        self.actions[0].toggled.connect(self._timeseries_toggled)
 
-    def _timeseries_toggled(self, on):
-        dock = self.docks.get("timeseries")
-        if dock is not None and on:
+    def _dock_toggled(self, key, on):
+        dock = self.docks.get(key)
+        if dock is None:
+            return
+        if on:
+            # beside a dock of ours already shown on the same side: a tab of it (one tall panel
+            # each rather than two halves); QGIS restores its window state after plugins load,
+            # so this is done when the dock is shown, not at initGui
+            main = self.iface.mainWindow()
+            for other in self.docks.values():
+                if other is dock or not other.isVisible():
+                    continue
+                same_side = main.dockWidgetArea(other) == main.dockWidgetArea(dock)
+                if same_side and dock not in main.tabifiedDockWidgets(other):
+                    main.tabifyDockWidget(other, dock)
+                    break
+        dock.setUserVisible(on)
+        if on and key == "timeseries":
             dock.activate_tool()
 
     def unload(self):

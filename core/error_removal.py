@@ -346,8 +346,9 @@ def remove_errors(
     level_velocity, kept = float("nan"), False
     if stable_reference and screen and polynomial != "none":
         # What is left on stable ground is error only: its screen is removed too (residual_screen).
-        surface = surface + residual_screen(corrected, x, y, fit_mask)[0]
-        corrected = x_obs - mean_mm[None, :] - errors - surface
+        screen = residual_screen(corrected, x, y, fit_mask)[0]
+        corrected -= screen
+        surface = surface + screen
     # Step 5: the deformation model back, at the reference level (module doc).
     if stable_reference:
         # The removed level on stable ground: mu + the mean removed part over the fit points.

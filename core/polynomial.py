@@ -177,23 +177,6 @@ def fit_epoch_polynomials(
     Returns:
         :class:`PolynomialFit`; subtract ``surface_mm`` to remove the fitted errors.
     """
-    return _fit(residual_mm, x, y, z, kind, fit_mask, progress, None)
-
-
-def fit_epoch_polynomials_robust(residual_mm, x, y, z=None, kind="quadratic_elevation", fit_mask=None,
-                                 progress=None, cutoff=ROBUST_CUTOFF) -> PolynomialFit:
-    """:func:`fit_epoch_polynomials`, then again without the outliers of the first fit.
-
-    **[choice]** One reweighting step with hard rejection: per epoch, fit values whose residual
-    exceeds ``cutoff`` times the epoch's robust scale (1.4826 x median absolute residual) are
-    left out (as gaps) and the surface is fitted again. A few unstable scatterers or a local
-    atmospheric cell among the stable points then no longer tilt the whole surface.
-    (Computed on the fit rows only: the first surface is evaluated there, not everywhere.)
-    """
-    return _fit(residual_mm, x, y, z, kind, fit_mask, progress, cutoff)
-
-
-def _fit(residual_mm, x, y, z, kind, fit_mask, progress, cutoff):
     residual_mm = np.asarray(residual_mm, dtype=np.float64)
     if residual_mm.ndim != 2:
         raise ValueError(f"residual_mm: expected an (points x dates) matrix, got shape {residual_mm.shape}")
@@ -215,17 +198,38 @@ def _fit(residual_mm, x, y, z, kind, fit_mask, progress, cutoff):
     design = design_matrix(x, y, z, kind, fit_mask)
     rows = np.flatnonzero(fit_mask)
     coefficients = _solve_epochs(design, residual_mm, rows, kind, progress)
-    if cutoff is not None:
-        block = residual_mm[rows]
-        a_fit = design[rows]
-        resid = np.abs(block - a_fit @ coefficients.T)
-        with np.errstate(invalid="ignore"):
-            scale = 1.4826 * np.nanmedian(resid, axis=0)
-            outlier = resid > cutoff * np.maximum(scale, 1e-9)[None, :]
-        if outlier.any():
-            block[outlier] = np.nan
-            coefficients = _solve_epochs(a_fit, block, np.arange(rows.size), kind, progress)
     surface = design @ coefficients.T
     if progress is not None:
         progress(1.0)
     return PolynomialFit(kind, terms, coefficients, surface, fit_mask)
+
+
+def fit_epoch_polynomials_robust(residual_mm, x, y, z=None, kind="quadratic_elevation", fit_mask=None,
+                                 progress=None, cutoff=ROBUST_CUTOFF) -> PolynomialFit:
+    """:func:`fit_epoch_polynomials`, fitted again without the fit points it fits worst.
+
+    **[choice]** A first fit on the fit points only (no surface over all points, so cheap); a
+    fit point whose residual RMS over the dates exceeds ``cutoff`` times the median RMS of the
+    fit points (1.4826 x MAD above it: an unstable scatterer, a motion the stable ground should
+    not hold) is left out, and the surfaces are fitted again. Rejecting whole points keeps the
+    shared QR solve (rejecting single values would make every date its own solve).
+    """
+    residual_mm = np.asarray(residual_mm, dtype=np.float64)
+    m = residual_mm.shape[0]
+    mask = np.ones(m, dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
+    if not POLYNOMIAL_TERMS.get(kind) or mask.shape != (m,) or mask.sum() <= 2 * len(POLYNOMIAL_TERMS[kind]):
+        return fit_epoch_polynomials(residual_mm, x, y, z, kind, fit_mask, progress=progress)
+    pick = np.flatnonzero(mask)
+    sub = residual_mm[pick]
+    zs = None if z is None else np.asarray(z, dtype=np.float64)[pick]
+    xs = np.asarray(x, dtype=np.float64)[pick]
+    first = fit_epoch_polynomials(sub, xs, np.asarray(y, dtype=np.float64)[pick], zs, kind)
+    with np.errstate(invalid="ignore"):
+        rms = np.sqrt(np.nanmean((sub - first.surface_mm) ** 2, axis=1))
+    centre = np.nanmedian(rms)
+    scale = 1.4826 * np.nanmedian(np.abs(rms - centre))
+    bad = ~(rms <= centre + cutoff * max(scale, 1e-9))
+    if bad.any() and (~bad).sum() > 2 * len(POLYNOMIAL_TERMS[kind]):
+        mask = mask.copy()
+        mask[pick[bad]] = False
+    return fit_epoch_polynomials(residual_mm, x, y, z, kind, mask, progress=progress)

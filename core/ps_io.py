@@ -23,6 +23,7 @@ from . import gpkg_writer
 from .archives import read_head, resolve_archive
 from .dates import date_field_name, detect_date_fields, matlab_datenum_to_date
 from .field_names import INCIDENCE_FIELD_CANDIDATES, Z_FIELD_CANDIDATES, find_field
+from .ps_checks import check_coordinates, check_displacement
 from .psdata import PSDataset
 from .units import mm_per_unit
 
@@ -192,6 +193,8 @@ def ps_from_columns(
                 ["" if v is None else (v.decode() if isinstance(v, bytes) else str(v)) for v in ids],
                 dtype=object,
             )
+    check_coordinates(x, y, ids)
+    check_displacement(displacement, date_names, ids)
     z_name = pick("elevation", z_field, Z_FIELD_CANDIDATES)
     inc_name = pick("incidence", incidence_field, INCIDENCE_FIELD_CANDIDATES)
     z = column_as_float(z_name, columns[z_name]) if z_name else None
@@ -228,6 +231,8 @@ def ps_from_columns(
         attributes=attributes,
         date_fields=list(date_names),
         id_field=id_name,
+        z_field=z_name,
+        incidence_field=inc_name,
     )
 
 
@@ -389,11 +394,25 @@ def points_from_wkb(geometries) -> tuple:
         geometry = ogr.CreateGeometryFromWkb(bytes(wkb))
         if geometry is None or geometry.IsEmpty():
             continue
-        point = (
-            geometry if geometry.GetGeometryType() in (ogr.wkbPoint, ogr.wkbPoint25D) else geometry.Centroid()
-        )
+        point = _single_point(geometry, i)
         x[i], y[i] = point.GetX(), point.GetY()
     return x, y
+
+
+def _single_point(geometry, row):
+    """The point of an OGR point or one-part multi-point geometry; ValueError for anything else."""
+    from osgeo import ogr
+
+    kind = ogr.GT_Flatten(geometry.GetGeometryType())
+    if kind == ogr.wkbPoint:
+        return geometry
+    parts = geometry.GetGeometryCount()
+    if kind != ogr.wkbMultiPoint or parts != 1:
+        raise ValueError(
+            f"geometry: row {row + 1} is a {geometry.GetGeometryName()} with {parts} part(s); a PS "
+            "is one point: split it (Vector > Geometry Tools > Multipart to Singleparts)"
+        )
+    return geometry.GetGeometryRef(0)
 
 
 def _open_ogr(path: str):
@@ -639,8 +658,9 @@ def _read_features(layer, field_names, has_geometry, progress=None):
                 x.append(np.nan)
                 y.append(np.nan)
             else:
-                x.append(geometry.GetX())
-                y.append(geometry.GetY())
+                point = _single_point(geometry, i)
+                x.append(point.GetX())
+                y.append(point.GetY())
         if progress is not None and i % 5000 == 0:
             progress(0.8 * i / total, None)
     columns = {}
@@ -729,12 +749,12 @@ def read_ps_file(
             columns, geometries, date_matrix = _read_arrow(
                 layer, field_names, geometry_name, progress, per_pass, matrix_fields
             )
-            if has_geometry:
-                xy = points_from_wkb(geometries)
         except Exception as exc:  # any driver without a usable stream: fall back
             if progress is not None:
                 progress(0.0, f"Arrow read failed ({exc}); reading feature by feature")
             arrow = False
+        if arrow and has_geometry:
+            xy = points_from_wkb(geometries)
     if not arrow:
         date_matrix = None
         columns, xy = _read_features(layer, field_names, has_geometry, progress)

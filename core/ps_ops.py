@@ -122,13 +122,25 @@ def rereference(ps: PSDataset, reference) -> PSDataset:
 
 
 def reference_mask_from_ids(ps: PSDataset, ids) -> np.ndarray:
-    """Boolean mask of the points whose id is in ``ids`` (ids compared as text)."""
+    """Boolean mask of the points whose id is in ``ids`` (ids compared as text).
+
+    Each id must name exactly one point: an id missing from the layer, or held by several points
+    (a layer with duplicate ids), is a ValueError naming the id and the rows (1-based)."""
     wanted = {str(i).strip() for i in ids}
     have = np.array([str(i) for i in ps.ids.tolist()])
     mask = np.isin(have, list(wanted))
     missing = wanted - set(have[mask].tolist())
     if missing:
         raise ValueError(f"reference ids: {', '.join(sorted(missing))} not found among the point ids")
+    for key in sorted(wanted):
+        rows = np.flatnonzero(have == key)
+        if rows.size > 1:
+            listed = ", ".join(str(r + 1) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
+            raise ValueError(
+                f"reference ids: id {key} is held by {rows.size} points (rows {listed}) of the "
+                f"{ps.id_field or 'id'} field; the ids must be unique: choose a unique ID_FIELD or use a "
+                "reference area"
+            )
     return mask
 
 

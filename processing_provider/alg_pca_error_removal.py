@@ -319,7 +319,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
                 "No stable area: the surfaces were fitted on all points, where they can take up part of "
                 f"a large deformation area. Give {self.STABLE_AREA} or {self.STABLE_FIELD} to avoid it."
             )
-        raw_std = linear_velocity(ps.displacement_mm, ps.dates)[1]
+        raw_v, raw_std = linear_velocity(ps.displacement_mm, ps.dates)[:2]
         feedback.pushInfo(
             f"Mean velocity standard deviation: {np.nanmean(raw_std):.3f} mm/yr before, "
             f"{np.nanmean(result.velocity_std_mm_per_year):.3f} mm/yr after (Chen et al. 2023: 2.2 -> 0.9)."
@@ -332,7 +332,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
                 f"RMS in the stable area: {rms_before:.3f} mm before, {rms_after:.3f} mm after "
                 "(it drops after any correction, even a harmful one: read the next lines too)."
             )
-        lines, warnings, check = self_report(ps.displacement_mm, result, ps.dates, ps.x, ps.y)
+        lines, warnings, check = self_report(ps.displacement_mm, result, ps.dates, ps.x, ps.y, raw_v)
         for line in lines:
             feedback.pushInfo(line)
         for warning in warnings:

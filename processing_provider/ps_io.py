@@ -35,6 +35,7 @@ from qgis.PyQt.QtCore import QVariant
 from .. import compat
 from ..core import ps_io as core_io
 from ..core import units
+from ..core.psdata import first_duplicate
 
 BATCH_SIZE = 5000
 
@@ -223,6 +224,12 @@ def _read_with_iterator(alg, parameters, context, feedback, input_name, options)
                 x.append(np.nan)
                 y.append(np.nan)
             else:
+                if geometry.isMultipart() and geometry.constGet().numGeometries() != 1:
+                    raise QgsProcessingException(
+                        f"{input_name}: feature {feature.id()} is a multi-point with "
+                        f"{geometry.constGet().numGeometries()} parts; a PS is one point: split it (Vector > "
+                        "Geometry Tools > Multipart to Singleparts)"
+                    )
                 point = geometry.vertexAt(0)
                 x.append(point.x())
                 y.append(point.y())
@@ -299,6 +306,13 @@ def read_ps(alg, parameters, context, feedback, input_name="INPUT", require_proj
                 feedback.pushInfo(note)
     except ValueError as exc:
         raise QgsProcessingException(f"{input_name}: {exc}") from exc
+    duplicate = first_duplicate(ps.ids)
+    if duplicate is not None and feedback is not None:
+        feedback.pushWarning(
+            f"{input_name}: the id field {ps.id_field or 'id'!r} holds {duplicate[0]!r} at rows "
+            f"{', '.join(map(str, duplicate[1][:5]))}: ids are not unique, so outputs cannot be joined back "
+            "by id and a decomposition file cannot be paired with this layer"
+        )
     if feedback is not None:
         feedback.pushInfo(
             f"{input_name}: {ps.n_points} points, {ps.n_dates} dates "

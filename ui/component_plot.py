@@ -22,8 +22,10 @@ class ComponentsPlot:
             ax.tick_params(labelsize=7)
             ax.grid(True, alpha=0.3)
         self.lines, self.bars, self.suggested = [], None, None
-        self.message = self.ax_time.text(0.5, 0.5, "", transform=self.ax_time.transAxes, ha="center",
-                                         va="center", fontsize=8, color="#555555")  # fmt: skip
+        self.message = figure.text(0.5, 0.5, "Open a decomposition file or pick a layer with PC fields.",
+                                   ha="center", va="center", fontsize=8, color="#555555")  # fmt: skip
+        self.ax_time.set_visible(False)
+        self.ax_scree.set_visible(False)
         figure.subplots_adjust(left=0.08, right=0.98, top=0.88, bottom=0.16, wspace=0.28)
 
     def set_components(self, dates, temporal, shares_all, k, suggested_k=0):
@@ -38,9 +40,16 @@ class ComponentsPlot:
         if self.suggested is not None:
             self.suggested.remove()
             self.suggested = None
-        self.message.set_text(
-            "" if temporal is not None else "temporal functions: open the decomposition file"
-        )
+        shares = np.asarray(shares_all, dtype=float)[:MAX_SCREE]
+        self.ax_time.set_visible(temporal is not None)
+        self.ax_scree.set_visible(shares.size > 0)
+        if shares.size == 0:
+            text = "Open a decomposition file or pick a layer with PC fields."
+        elif temporal is None:
+            text = "Temporal functions: open the decomposition file."
+        else:
+            text = ""
+        self.message.set_text(text)
         if temporal is not None:
             x = date_numbers(dates) if dates is not None else np.arange(temporal.shape[0])
             for j in range(temporal.shape[1]):
@@ -52,14 +61,18 @@ class ComponentsPlot:
                 locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
                 self.ax_time.xaxis.set_major_locator(locator)
                 self.ax_time.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        shares = np.asarray(shares_all, dtype=float)[:MAX_SCREE]
         colours = [KEPT if j < k else BEYOND_K for j in range(shares.size)]
         self.bars = self.ax_scree.bar(np.arange(1, shares.size + 1), 100 * shares, color=colours, width=0.8)
         self.ax_scree.set_xlim(0.3, shares.size + 0.7)
-        self.ax_scree.set_ylim(0, 105 * shares.max() if shares.size else 1)
+        # log scale: the first component often holds > 90 %, the rest would be invisible
+        self.ax_scree.set_yscale("log")
+        positive = shares[shares > 0]
+        if positive.size:
+            self.ax_scree.set_ylim(50 * positive.min(), 200 * positive.max())
         if suggested_k:
             self.suggested = self.ax_scree.axvline(suggested_k + 0.5, color="#555555", ls=":", lw=1)
-        self.ax_scree.set_title("Scree: variance share (%)", fontsize=8)
+        self.ax_scree.set_title("Scree: variance share (%, log)", fontsize=8)
+        self.ax_time.set_ylabel("T_k (unit norm)", fontsize=7)
         self.ax_scree.set_xlabel("component", fontsize=7)
         self.k = k
 

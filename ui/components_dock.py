@@ -204,7 +204,8 @@ class ComponentsDock(QgsDockWidget):
         self.table.blockSignals(True)
         self.table.setRowCount(len(self.rows))
         for i, row in enumerate(self.rows):
-            cells = (f"PC{row['k']}", f"{row['sigma']:.4g}", f"{100 * row['share']:.2f} %",
+            sigma = f"{row['sigma']:,.0f}" if row["sigma"] >= 1000 else f"{row['sigma']:.3g}"
+            cells = (f"PC{row['k']}", sigma, f"{100 * row['share']:.2f} %",
                      f"{100 * row['cumulative']:.1f} %", row["proposed"] or "—")  # fmt: skip
             for j, text in enumerate(cells):
                 self.table.setItem(i, j, QTableWidgetItem(text))

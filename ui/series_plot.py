@@ -28,6 +28,7 @@ CURVE_STYLES = {
 }
 MAX_LEGEND_ENTRIES = 10
 MAX_LEGEND_POINTS = 5
+LEGEND_ROW_PX = 14  # 6.5 pt text at 96 dpi with matplotlib's label spacing
 
 
 @dataclass
@@ -86,7 +87,9 @@ class SeriesPlot:
         self.shown: List[Curve] = []
         self.message = self.ax.text(0.5, 0.5, "", transform=self.ax.transAxes, ha="center", va="center",
                                     fontsize=9, color="#555555", wrap=True)  # fmt: skip
-        figure.subplots_adjust(left=0.1, right=0.9, top=0.93, bottom=0.12)
+        self._legend_rows = 0
+        figure.canvas.mpl_connect("resize_event", lambda _event: self._fit_margins())
+        self._fit_margins()
 
     def line(self, key):
         return self._lines.get(key)
@@ -104,7 +107,8 @@ class SeriesPlot:
         used = set()
         for curve in curves:
             line = self._line_for(curve)
-            style = {**CURVE_STYLES.get(curve.curve, CURVE_STYLES["observed"]), **curve.style}
+            default = CURVE_STYLES["groundwater" if curve.axis == "m" else "observed"]
+            style = {**CURVE_STYLES.get(curve.curve, default), **curve.style}
             line.set_data(date_numbers(curve.dates), np.asarray(curve.values, dtype=float))
             line.set_color(curve.colour)
             line.set_linestyle(style["ls"])
@@ -172,9 +176,22 @@ class SeriesPlot:
         if self._legend is not None:
             self._legend.remove()
             self._legend = None
+        # at the foot of the figure, in two columns (over the curves it hid the data it described);
+        # the axes' bottom margin makes room for its rows
+        self._legend_rows = (len(handles) + 1) // 2
         if handles:
-            self._legend = self.ax.legend(handles=handles, fontsize=6.5, loc="upper left", framealpha=0.8,
-                                          ncol=2 if len(handles) > 6 else 1)  # fmt: skip
+            self._legend = self.figure.legend(handles=handles, fontsize=6.5, loc="lower center", ncol=2,
+                                              bbox_to_anchor=(0.5, 0.0), frameon=False, borderaxespad=0.3,
+                                              handlelength=2.5, columnspacing=1.2)  # fmt: skip
+        self._fit_margins()
+
+    def _fit_margins(self):
+        """Margins in pixels whatever the dock's size: room for the date labels and the legend rows."""
+        width, height = self.figure.get_size_inches() * self.figure.dpi
+        bottom = 30 + LEGEND_ROW_PX * self._legend_rows
+        side = min(0.3, 52 / width)
+        self.figure.subplots_adjust(left=side, right=1 - side, top=1 - min(0.3, 22 / height),
+                                    bottom=min(0.6, (bottom + 8) / height))  # fmt: skip
 
     def colour_of(self, index: int) -> str:
         return COLOURS[index % len(COLOURS)]
