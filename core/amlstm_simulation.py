@@ -194,7 +194,7 @@ def simulate(data: SimulationData, config: Optional[TrainingConfig] = None, inel
     train = win.split == SPLIT_TRAIN
     if not np.isfinite(y[:, train]).any(axis=1).all():
         bad = data.feature_ids[~np.isfinite(y[:, train]).any(axis=1)][0]
-        raise ValueError(f"feature_id: {bad!r} has no observed target in the training months")
+        raise ValueError(f"feature_id: {str(bad)!r} has no observed target in the training months")
     y_min, y_max = fit_range(y, train)
     y_scaled = scale(y, y_min[:, None], y_max[:, None])
     groups = np.arange(data.feature_ids.size)
@@ -290,7 +290,7 @@ def simulate_points(
     group = np.array([where.get(str(f), -1) for f in point_feature], dtype=np.int64)
     if (group < 0).any():
         raise ValueError(
-            f"point_feature: {point_feature[int(np.argmax(group < 0))]!r} is not a trained feature"
+            f"point_feature: {str(point_feature[int(np.argmax(group < 0))])!r} is not a trained feature"
         )
     heads = fill_heads(data.heads_m[rows])
     target_index = np.searchsorted(data.months, model.target_months)

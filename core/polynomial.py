@@ -181,26 +181,30 @@ def fit_epoch_polynomials(
 
 def fit_epoch_polynomials_robust(residual_mm, x, y, z=None, kind="quadratic_elevation", fit_mask=None,
                                  progress=None, cutoff=ROBUST_CUTOFF) -> PolynomialFit:
-    """:func:`fit_epoch_polynomials`, then again without the outliers of the first fit.
+    """:func:`fit_epoch_polynomials`, fitted again without the fit points it fits worst.
 
-    **[choice]** One reweighting step with hard rejection: per epoch, fit values whose residual
-    exceeds ``cutoff`` times the epoch's robust scale (1.4826 x median absolute residual) are
-    left out (as gaps) and the surface is fitted again. A few unstable scatterers or a local
-    atmospheric cell among the stable points then no longer tilt the whole surface.
+    **[choice]** A first fit on the fit points only (no surface over all points, so cheap); a
+    fit point whose residual RMS over the dates exceeds ``cutoff`` times the median RMS of the
+    fit points (1.4826 x MAD above it: an unstable scatterer, a motion the stable ground should
+    not hold) is left out, and the surfaces are fitted again. Rejecting whole points keeps the
+    shared QR solve (rejecting single values would make every date its own solve).
     """
-    first = fit_epoch_polynomials(residual_mm, x, y, z, kind, fit_mask)
-    if not first.terms:
-        return first
-    mask = first.fit_mask
-    resid = np.asarray(residual_mm, dtype=np.float64)[mask] - first.surface_mm[mask]
+    residual_mm = np.asarray(residual_mm, dtype=np.float64)
+    m = residual_mm.shape[0]
+    mask = np.ones(m, dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
+    if not POLYNOMIAL_TERMS.get(kind) or mask.shape != (m,) or mask.sum() <= 2 * len(POLYNOMIAL_TERMS[kind]):
+        return fit_epoch_polynomials(residual_mm, x, y, z, kind, fit_mask, progress=progress)
+    pick = np.flatnonzero(mask)
+    sub = residual_mm[pick]
+    zs = None if z is None else np.asarray(z, dtype=np.float64)[pick]
+    xs = np.asarray(x, dtype=np.float64)[pick]
+    first = fit_epoch_polynomials(sub, xs, np.asarray(y, dtype=np.float64)[pick], zs, kind)
     with np.errstate(invalid="ignore"):
-        scale = 1.4826 * np.nanmedian(np.abs(resid), axis=0)
-        outlier = np.abs(resid) > cutoff * np.maximum(scale, 1e-9)[None, :]
-    if not outlier.any():
-        return first
-    cleaned = np.asarray(residual_mm, dtype=np.float64).copy()
-    rows = np.flatnonzero(mask)
-    block = cleaned[rows]
-    block[outlier] = np.nan
-    cleaned[rows] = block
-    return fit_epoch_polynomials(cleaned, x, y, z, kind, mask, progress=progress)
+        rms = np.sqrt(np.nanmean((sub - first.surface_mm) ** 2, axis=1))
+    centre = np.nanmedian(rms)
+    scale = 1.4826 * np.nanmedian(np.abs(rms - centre))
+    bad = ~(rms <= centre + cutoff * max(scale, 1e-9))
+    if bad.any() and (~bad).sum() > 2 * len(POLYNOMIAL_TERMS[kind]):
+        mask = mask.copy()
+        mask[pick[bad]] = False
+    return fit_epoch_polynomials(residual_mm, x, y, z, kind, mask, progress=progress)

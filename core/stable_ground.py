@@ -56,6 +56,7 @@ MARGIN_M = 400.0
 FLOOR_MM_PER_YEAR = 0.3
 MIN_STABLE_SHARE = 0.05
 MIN_SPREAD_SHARE = 0.3
+SELECT_MAX_POINTS = 15_000
 CHECK_NEIGHBOURS = 8
 TREND_TOLERANCE_MM_PER_YEAR = 0.2
 
@@ -104,8 +105,15 @@ def _mode(values, bandwidth):
     return float(0.5 * (edges[peak] + edges[peak + 1]))
 
 
+def _neighbourhoods(xy, known, neighbours):
+    """Indices (m, count) of each point's nearest points with a known velocity."""
+    count = int(min(neighbours, known.sum()))
+    index = cKDTree(xy[known]).query(xy, k=count)[1].reshape(xy.shape[0], count)
+    return np.flatnonzero(known)[index]
+
+
 def select_stable_ground(velocity, velocity_se, x, y, significance=SIGNIFICANCE, margin_m=None,
-                         neighbours=NEIGHBOURS, iterations=3) -> StableGround:
+                         neighbours=NEIGHBOURS, iterations=3, _index=None) -> StableGround:
     """Stable points by significance, with a margin from moving ground (module doc, steps 2-5).
 
     Args:
@@ -126,15 +134,11 @@ def select_stable_ground(velocity, velocity_se, x, y, significance=SIGNIFICANCE,
     if known.sum() < 10:
         raise ValueError(f"velocity: only {int(known.sum())} points have a velocity; no stable ground")
     xy = _xy(x, y)
-    count = int(min(neighbours, known.sum()))
-    tree = cKDTree(xy[known])
-    distance, index = tree.query(xy, k=count)
-    distance = distance.reshape(m, count)
-    index = np.flatnonzero(known)[index.reshape(m, count)]
-    if margin_m is None:
-        margin_m = MARGIN_M
-    local_v = np.median(v[index], axis=1)
-    local_se = 2.0 * 1.25 * np.median(se[index], axis=1) / np.sqrt(count)
+    index = _neighbourhoods(xy, known, neighbours) if _index is None else _index
+    margin_m = MARGIN_M if margin_m is None else margin_m
+    with np.errstate(invalid="ignore"):
+        local_v = np.nanmedian(v[index], axis=1)
+        local_se = 2.0 * 1.25 * np.nanmedian(se[index], axis=1) / np.sqrt(index.shape[1])
     stable = known.copy()
     v0 = _mode(v[known], float(np.median(se[known])))
     spread = 0.0
@@ -145,13 +149,14 @@ def select_stable_ground(velocity, velocity_se, x, y, significance=SIGNIFICANCE,
             # Errors left in the velocities are spatially correlated: the spread of the local
             # medians over the current stable set is the scale their significance is judged on.
             spread = 1.4826 * np.median(np.abs(local_v[stable] - np.median(local_v[stable])))
-        own = np.abs(v - v0) > np.maximum(significance * se, FLOOR_MM_PER_YEAR)
-        scale = np.maximum(local_se, spread)
-        area = np.abs(local_v - v0) > np.maximum(significance * scale, FLOOR_MM_PER_YEAR)
+        with np.errstate(invalid="ignore"):
+            own = np.abs(v - v0) > np.maximum(significance * se, FLOOR_MM_PER_YEAR)
+            scale = np.maximum(local_se, spread)
+            area = (np.abs(local_v - v0) > np.maximum(significance * scale, FLOOR_MM_PER_YEAR)) & known
         moving = (own | area) & known
         near_moving = np.zeros(m, dtype=bool)
         if area.any():
-            hits = cKDTree(xy[area & known]).query(xy, k=1, distance_upper_bound=margin_m)[0]
+            hits = cKDTree(xy[area]).query(xy, k=1, distance_upper_bound=margin_m)[0]
             near_moving = np.isfinite(hits)
         stable = known & ~moving & ~near_moving
     relaxed = False
@@ -169,17 +174,41 @@ def select_stable_ground(velocity, velocity_se, x, y, significance=SIGNIFICANCE,
 
 
 def automatic_stable_ground(displacement_mm, dates, x, y, z=None, polynomial="quadratic",
-                            significance=SIGNIFICANCE, margin_m=None, passes=2) -> StableGround:
-    """Select stable ground, remove a per-date surface fitted on it, select again (module doc)."""
+                            significance=SIGNIFICANCE, margin_m=None, passes=1) -> StableGround:
+    """Select stable ground, remove a per-date surface fitted on it, select again (module doc).
+
+    **[choice]** Above ``SELECT_MAX_POINTS`` points the selection runs on a fixed random
+    subsample (seed 0): thousands of stable points determine a per-date surface as well as
+    hundreds of thousands, and the cost stays bounded. The other points' ``moving`` flag is
+    their nearest sampled point's.
+    """
     series = np.asarray(displacement_mm, dtype=np.float64)
-    v, se = ps_velocity(series, dates)
-    ground = select_stable_ground(v, se, x, y, significance, margin_m)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    m = series.shape[0]
+    sample = np.arange(m)
+    if m > SELECT_MAX_POINTS:
+        sample = np.sort(np.random.default_rng(0).choice(m, SELECT_MAX_POINTS, replace=False))
+    sub = series[sample]
+    xs, ys = x[sample], y[sample]
+    zs = None if z is None else np.asarray(z, dtype=np.float64)[sample]
+    v, se = ps_velocity(sub, dates)
+    index = _neighbourhoods(_xy(xs, ys), np.isfinite(v) & np.isfinite(se), NEIGHBOURS)
+    ground = select_stable_ground(v, se, xs, ys, significance, margin_m, _index=index)
     kind = polynomial if polynomial != "none" else "plane"
     for _ in range(passes):
-        surface = fit_epoch_polynomials(series, x, y, z, kind, ground.mask).surface_mm
-        v, se = ps_velocity(series - surface, dates)
-        ground = select_stable_ground(v, se, x, y, significance, margin_m)
-    return ground
+        surface = fit_epoch_polynomials(sub, xs, ys, zs, kind, ground.mask).surface_mm
+        v, se = ps_velocity(sub - surface, dates)
+        ground = select_stable_ground(v, se, xs, ys, significance, margin_m, _index=index)
+    if sample.size == m:
+        return ground
+    mask = np.zeros(m, dtype=bool)
+    mask[sample] = ground.mask
+    nearest = cKDTree(_xy(xs, ys)).query(_xy(x, y), k=1)[1]
+    moving = ground.moving[nearest]
+    moving[sample] = ground.moving
+    return StableGround(mask, moving, ground.reference_velocity_mm_per_year, ground.margin_m,
+                        ground.relaxed, ground.usable)
 
 
 @dataclass
@@ -196,20 +225,29 @@ class TrendCheck:
 
 
 def removed_trend_check(removed_mm, dates, stable_mask, moving_mask, x, y, fast_mask=None,
-                        tolerance=TREND_TOLERANCE_MM_PER_YEAR) -> TrendCheck:
+                        tolerance=TREND_TOLERANCE_MM_PER_YEAR, removed_velocity=None) -> TrendCheck:
     """Velocity of the removed parts per point, and whether moving points got a trend of their own.
 
     ``excess`` at a moving point = its removed velocity minus the inverse-distance mean of the
     removed velocities of its ``CHECK_NEIGHBOURS`` nearest stable points. ``warn`` when the
     median excess (over the moving points, or over ``fast_mask``) exceeds ``tolerance``.
+    ``removed_velocity`` (m,) replaces the velocity of ``removed_mm`` when given (then
+    ``removed_mm`` may be None). The medians use at most ``SELECT_MAX_POINTS`` moving points.
     """
-    removed_v = ps_velocity(np.asarray(removed_mm, dtype=np.float64), dates)[0]
+    if removed_velocity is None:
+        removed_velocity = ps_velocity(np.asarray(removed_mm, dtype=np.float64), dates)[0]
+    removed_v = np.asarray(removed_velocity, dtype=np.float64)
     stable = np.asarray(stable_mask, dtype=bool) & np.isfinite(removed_v)
     moving = np.asarray(moving_mask, dtype=bool) & ~stable & np.isfinite(removed_v)
     nan = float("nan")
     if not stable.any() or not moving.any():
         med = float(np.nanmedian(removed_v[stable])) if stable.any() else nan
         return TrendCheck(removed_v, med, nan, nan, nan, int(moving.sum()), False)
+    n_moving = int(moving.sum())
+    if n_moving > SELECT_MAX_POINTS:
+        keep = np.random.default_rng(0).choice(np.flatnonzero(moving), SELECT_MAX_POINTS, replace=False)
+        moving = np.zeros_like(moving)
+        moving[keep] = True
     xy = _xy(x, y)
     count = int(min(CHECK_NEIGHBOURS, stable.sum()))
     distance, index = cKDTree(xy[stable]).query(xy[moving], k=count)
@@ -221,11 +259,11 @@ def removed_trend_check(removed_mm, dates, stable_mask, moving_mask, x, y, fast_
     worst = max(abs(float(np.median(excess))), abs(excess_fast) if fast.any() else 0.0)
     return TrendCheck(
         removed_v, float(np.median(removed_v[stable])), float(np.median(removed_v[moving])),
-        float(np.median(excess)), excess_fast, int(moving.sum()), bool(worst > tolerance),
+        float(np.median(excess)), excess_fast, n_moving, bool(worst > tolerance),
     )
 
 
-def self_report(observed_mm, result, dates, x, y):
+def self_report(observed_mm, result, dates, x, y, raw_velocity=None):
     """What the run did, told honestly: ``(lines, warnings, trend_check)``.
 
     Next to the RMS on stable ground (which every correction lowers, even a harmful one): the
@@ -237,11 +275,12 @@ def self_report(observed_mm, result, dates, x, y):
     ground = result.stable_ground
     stable = np.asarray(result.fit_mask if ground is None else ground.mask, dtype=bool)
     moving = ground.moving if ground is not None else ~stable
-    removed = np.where(np.isnan(observed_mm), np.nan, observed_mm - result.corrected_mm)
-    raw_v = ps_velocity(observed_mm, dates)[0]
+    raw_v = ps_velocity(observed_mm, dates)[0] if raw_velocity is None else raw_velocity
+    # Velocity is linear in the series and the corrected series has the input's gaps, so the
+    # velocity of what was removed is exactly the velocity lost.
     change = result.velocity_mm_per_year - raw_v
     fast = moving & (np.abs(raw_v - np.nanmedian(raw_v[stable])) > 10.0)
-    check = removed_trend_check(removed, dates, stable, moving, x, y, fast_mask=fast)
+    check = removed_trend_check(None, dates, stable, moving, x, y, fast_mask=fast, removed_velocity=-change)
     lines, warnings = [], []
     if moving.any():
         lines.append(

@@ -94,7 +94,7 @@ def study(tmp_path_factory):
     table = groundwater_long_table(area)
     lines = ["well_id,date,layer,level"]
     lines += [
-        f"{w},{d},{lay},{v!r}"
+        f"{w},{d},{lay},{float(v)!r}"
         for w, d, lay, v in zip(*(table[k] for k in ("well_id", "date", "layer", "level_m")))
     ]
     gw_path = folder / "groundwater.csv"
