@@ -24,7 +24,7 @@ The cluster is the default ``distributed.Client`` when one exists (the algorithm
 from the futures and, when the progress callback raises (the user cancelled), cancels them.
 """
 
-import time
+from contextlib import suppress
 from dataclasses import replace
 
 import numpy as np
@@ -83,6 +83,8 @@ def run(collections, progress=None, span=(0.0, 1.0), persist=False):
     else:
         futures = client.compute(collections)
         out = futures
+    from distributed import wait
+
     try:
         while True:
             done = sum(f.done() for f in futures)
@@ -92,7 +94,8 @@ def run(collections, progress=None, span=(0.0, 1.0), persist=False):
                 failed[0].result()  # raises the task's exception here
             if done == len(futures):
                 break
-            time.sleep(POLL_SECONDS)
+            with suppress(TimeoutError):
+                wait(futures, timeout=POLL_SECONDS)  # returns at once when everything is done
         return out if persist else client.gather(futures)
     except BaseException:
         client.cancel(futures)
@@ -204,11 +207,17 @@ def _em(kept, gram, col_sum, m_used, vecs, rank_k, scale, n_missing, progress):
     for iterations in range(1, pca.IMPUTE_MAX_ITER + 1):
         tk = np.ascontiguousarray(vecs[:, :rank_k])
         pairs = [step(k, tk, shift) for k in kept]
-        done = run([p[0] for p in pairs] + [p[1] for p in pairs], progress,
-                   (0.45 + 0.25 * (iterations - 1) / pca.IMPUTE_MAX_ITER,
-                    0.45 + 0.25 * iterations / pca.IMPUTE_MAX_ITER), persist=True)
+        done = run(
+            [p[0] for p in pairs] + [p[1] for p in pairs],
+            progress,
+            (
+                0.45 + 0.25 * (iterations - 1) / pca.IMPUTE_MAX_ITER,
+                0.45 + 0.25 * iterations / pca.IMPUTE_MAX_ITER,
+            ),
+            persist=True,
+        )
         kept = done[: len(pairs)]
-        parts = run(done[len(pairs):])
+        parts = run(done[len(pairs) :])
         cross = sum(p[0] for p in parts)
         gram = gram + cross + cross.T
         col_sum = col_sum + sum(p[1] for p in parts)
@@ -233,8 +242,9 @@ def _eig_desc(g):
     return vals[::-1], np.ascontiguousarray(vecs[:, ::-1])
 
 
-def decompose_dask(X, k=pca.DEFAULT_K, dates=None, ids=None, progress=None, x=None, y=None, z=None,
-                   classify=True):
+def decompose_dask(
+    X, k=pca.DEFAULT_K, dates=None, ids=None, progress=None, x=None, y=None, z=None, classify=True
+):
     """:func:`core.pca.decompose` of a dask array (m, n); ``Decomposition.spatial`` is a lazy dask
     array (numpy when ``classify`` computed it whole). Same checks and errors as in memory."""
     import dask.array as da
@@ -261,7 +271,7 @@ def decompose_dask(X, k=pca.DEFAULT_K, dates=None, ids=None, progress=None, x=No
     pairs = [first(b, c, t_axis, int(s)) for b, s in zip(blocks, starts)]
     persisted = run([p[1] for p in pairs] + [p[0] for p in pairs], report, (0.0, 0.45), persist=True)
     kept_all = persisted[: len(pairs)]
-    summaries = run(persisted[len(pairs):])
+    summaries = run(persisted[len(pairs) :])
     gram = sum(s[0] for s in summaries)
     col_sum = sum(s[1] for s in summaries)
     observed = sum(s[2] for s in summaries)
@@ -298,8 +308,10 @@ def decompose_dask(X, k=pca.DEFAULT_K, dates=None, ids=None, progress=None, x=No
     k = suggested if k is None else k
     usable = int(np.sum(all_sigma > pca.SIGMA_RELATIVE_TOL * all_sigma[0]))
     if k > usable:
-        raise ValueError(f"k: {k} components asked but the centred data have only {usable} usable components "
-                         f"(sigma above {pca.SIGMA_RELATIVE_TOL:g} x sigma_1); use k <= {usable}")
+        raise ValueError(
+            f"k: {k} components asked but the centred data have only {usable} usable components "
+            f"(sigma above {pca.SIGMA_RELATIVE_TOL:g} x sigma_1); use k <= {usable}"
+        )
     sigma = all_sigma[:k].copy()
     temporal = vecs[:, :k].copy()
     projector = temporal / sigma[None, :]
@@ -307,18 +319,27 @@ def decompose_dask(X, k=pca.DEFAULT_K, dates=None, ids=None, progress=None, x=No
     parts = []
     for b, s, rows, kept in zip(blocks, starts, X.chunks[0], kept_all):
         local_empty = empty[(empty >= s) & (empty < s + rows)] - s
-        task = project(b, kept if with_gaps else None, projector, mu @ projector, shift @ projector, local_empty)
+        task = project(
+            b, kept if with_gaps else None, projector, mu @ projector, shift @ projector, local_empty
+        )
         parts.append(da.from_delayed(task, shape=(rows, k), dtype=np.float64))
     spatial = da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
     signs = _signs(spatial, temporal, t_axis, report)
     spatial = spatial * signs
     temporal = temporal * signs
     dec = pca.Decomposition(
-        mean_mm=mu, spatial=spatial, sigma=sigma, temporal=temporal, all_sigma=all_sigma,
+        mean_mm=mu,
+        spatial=spatial,
+        sigma=sigma,
+        temporal=temporal,
+        all_sigma=all_sigma,
         dates=None if dates is None else np.asarray(dates, dtype="datetime64[D]"),
         ids=np.arange(1, m + 1, dtype=np.int64) if ids is None else ids,
-        suggested_k=suggested, suggestion_reason=reason, n_points_fit=m_fit,
-        n_points_with_gaps=n_gap_rows, impute_iterations=iterations,
+        suggested_k=suggested,
+        suggestion_reason=reason,
+        n_points_fit=m_fit,
+        n_points_with_gaps=n_gap_rows,
+        impute_iterations=iterations,
     )
     if classify:
         _classify(dec, x, y, z, report)

@@ -85,14 +85,15 @@ def fit_polynomials_dask(residual, x, y, z=None, kind="quadratic_elevation", fit
     if mask.shape != (m,):
         raise ValueError(f"fit_mask: expected {m} values (one per point), got shape {mask.shape}")
     if not terms:
-        return PolynomialFit(kind, (), np.zeros((n, 0)), da.zeros((m, n), chunks=residual.chunks),
-                             np.asarray(mask))
+        return PolynomialFit(
+            kind, (), np.zeros((n, 0)), da.zeros((m, n), chunks=residual.chunks), np.asarray(mask)
+        )
     if "z" in terms and z is None:
         raise ValueError("z: the quadratic_elevation polynomial needs an elevation per point")
     coords = [_rows_like(v, residual) for v in (x, y, z if "z" in terms else None)]
     names = ("x", "y", "z")
     stats = []
-    for name, values in zip(names, coords):
+    for values in coords:
         if values is not None:
             ref = values[mask]
             stats += [ref.mean(), ref.std(), da.isfinite(ref).all()]
@@ -100,7 +101,9 @@ def fit_polynomials_dask(residual, x, y, z=None, kind="quadratic_elevation", fit
     values = run(stats, progress, (0.0, 0.1))
     p = len(terms)
     if int(values[-1]) < p:
-        raise ValueError(f"fit_mask: {int(values[-1])} fit points cannot determine the {p} terms of the {kind} polynomial")
+        raise ValueError(
+            f"fit_mask: {int(values[-1])} fit points cannot determine the {p} terms of the {kind} polynomial"
+        )
     centres, spreads = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     for i, name in enumerate(n for n, v in zip(names, coords) if v is not None):
         mean, spread, finite = values[3 * i : 3 * i + 3]
@@ -109,12 +112,20 @@ def fit_polynomials_dask(residual, x, y, z=None, kind="quadratic_elevation", fit
         if spread == 0:
             raise ValueError(f"{name}: constant over the fit points, so its terms cannot be fitted")
         centres[i], spreads[i] = float(mean), float(spread)
-    blocks = [b.ravel() for b in (residual.to_delayed(), *(c.to_delayed() for c in coords if c is not None),
-                                  mask.to_delayed())]
+    blocks = [
+        b.ravel()
+        for b in (
+            residual.to_delayed(),
+            *(c.to_delayed() for c in coords if c is not None),
+            mask.to_delayed(),
+        )
+    ]
     zb = blocks[3] if coords[2] is not None else [None] * len(blocks[0])
     normal = delayed(_normal_block, pure=True)
-    tasks = [normal(r, xb, yb, zz, mb, centres, spreads, terms)
-             for r, xb, yb, zz, mb in zip(blocks[0], blocks[1], blocks[2], zb, blocks[-1])]
+    tasks = [
+        normal(r, xb, yb, zz, mb, centres, spreads, terms)
+        for r, xb, yb, zz, mb in zip(blocks[0], blocks[1], blocks[2], zb, blocks[-1])
+    ]
     parts = run(tasks, progress, (0.1, 0.9))
     gram = sum(q[0] for q in parts)
     rhs = sum(q[1] for q in parts)
@@ -126,13 +137,23 @@ def fit_polynomials_dask(residual, x, y, z=None, kind="quadratic_elevation", fit
     short = np.flatnonzero(observed < p)
     if short.size:
         j = int(short[0])
-        raise ValueError(f"residual_mm: epoch {j} has only {int(observed[j])} observed fit points, "
-                         f"fewer than the {p} terms of the {kind} polynomial")
+        raise ValueError(
+            f"residual_mm: epoch {j} has only {int(observed[j])} observed fit points, "
+            f"fewer than the {p} terms of the {kind} polynomial"
+        )
     coefficients = np.linalg.solve(gram[None, :, :] - downdate, rhs.T[:, :, None])[:, :, 0]
     given = [c for c in coords if c is not None]
-    surface = da.map_blocks(_surface_block, *given, coefficients=coefficients, centres=centres,
-                            spreads=spreads, terms=terms, dtype=np.float64,
-                            chunks=(residual.chunks[0], (n,)), new_axis=1)
+    surface = da.map_blocks(
+        _surface_block,
+        *given,
+        coefficients=coefficients,
+        centres=centres,
+        spreads=spreads,
+        terms=terms,
+        dtype=np.float64,
+        chunks=(residual.chunks[0], (n,)),
+        new_axis=1,
+    )
     if progress is not None:
         progress(1.0, None)
     return PolynomialFit(kind, terms, coefficients, surface, mask)
@@ -150,8 +171,9 @@ def _quiet_points_dask(spatial, decomposition, d_idx, threshold):
     s_d = spatial[:, d_idx]
     import dask.array as da
 
-    v, finite = run([da.nan_to_num(s_d) @ (np.asarray(decomposition.sigma)[d_idx] * slopes),
-                     da.isfinite(s_d).all(axis=1)])
+    v, finite = run(
+        [da.nan_to_num(s_d) @ (np.asarray(decomposition.sigma)[d_idx] * slopes), da.isfinite(s_d).all(axis=1)]
+    )
     quiet = (np.abs(v - np.median(v)) < threshold) & finite
     if not quiet.any():
         raise ValueError(f"threshold_mm_per_year: no point moves less than {threshold} mm/yr")
@@ -185,12 +207,35 @@ def _from_stable(maps, x, y, mask):
         raise ValueError("fit_mask: no stable point has a finite error-component map")
     tree = cKDTree(np.column_stack([sx, sy]))
     maps = maps.rechunk({1: -1})
-    return da.map_blocks(_interpolate_block, maps, x[:, None], y[:, None], mask[:, None], tree, smaps,
-                         er.ERROR_MAP_NEIGHBOURS, dtype=np.float64, chunks=maps.chunks)
+    return da.map_blocks(
+        _interpolate_block,
+        maps,
+        x[:, None],
+        y[:, None],
+        mask[:, None],
+        tree,
+        smaps,
+        er.ERROR_MAP_NEIGHBOURS,
+        dtype=np.float64,
+        chunks=maps.chunks,
+    )
 
 
-def remove_errors_dask(X, dec, dates, x, y, z, ids, deformation_components, error_components,
-                       polynomial, fit_mask, progress, quiet_threshold_mm_per_year):
+def remove_errors_dask(
+    X,
+    dec,
+    dates,
+    x,
+    y,
+    z,
+    ids,
+    deformation_components,
+    error_components,
+    polynomial,
+    fit_mask,
+    progress,
+    quiet_threshold_mm_per_year,
+):
     """:func:`core.error_removal.remove_errors` of a dask (m, n) array (module docstring).
 
     The decomposition's S may be numpy (rows matched to ``ids``) or a dask array in X's row order."""
@@ -200,7 +245,9 @@ def remove_errors_dask(X, dec, dates, x, y, z, ids, deformation_components, erro
     m, n = X.shape
     if polynomial not in POLYNOMIAL_KINDS:
         raise ValueError(f"polynomial: expected one of {', '.join(POLYNOMIAL_KINDS)}, got {polynomial!r}")
-    temporal, sigma, mean_mm = (np.asarray(a, dtype=np.float64) for a in (dec.temporal, dec.sigma, dec.mean_mm))
+    temporal, sigma, mean_mm = (
+        np.asarray(a, dtype=np.float64) for a in (dec.temporal, dec.sigma, dec.mean_mm)
+    )
     if temporal.shape[0] != n or mean_mm.shape != (n,):
         raise ValueError(f"decomposition: it has {temporal.shape[0]} dates, the series {n}")
     dates = np.asarray(dec.dates if dates is None else dates, dtype="datetime64[D]")
@@ -211,17 +258,29 @@ def remove_errors_dask(X, dec, dates, x, y, z, ids, deformation_components, erro
         spatial = er.align_spatial(dec, None if ids is None or hasattr(ids, "dask") else ids)
     if spatial.shape[0] != m:
         raise ValueError(f"decomposition: it has {spatial.shape[0]} points, the series {m}")
-    spatial = _rows_like(spatial, X).rechunk({1: -1}) if hasattr(spatial, "dask") else da.from_array(
-        np.asarray(spatial, dtype=np.float64), chunks=(X.chunks[0], -1))
+    spatial = (
+        _rows_like(spatial, X).rechunk({1: -1})
+        if hasattr(spatial, "dask")
+        else da.from_array(np.asarray(spatial, dtype=np.float64), chunks=(X.chunks[0], -1))
+    )
     labels = list(getattr(dec, "labels", None) or [])
-    d_list = er._components(er.default_components(labels, er.DEFORMATION_LABELS)
-                            if deformation_components is None else deformation_components, sigma.size,
-                            "deformation_components")
-    e_list = er._components(er.default_components(labels, er.ERROR_LABELS)
-                            if error_components is None else error_components, sigma.size, "error_components")
+    d_list = er._components(
+        er.default_components(labels, er.DEFORMATION_LABELS)
+        if deformation_components is None
+        else deformation_components,
+        sigma.size,
+        "deformation_components",
+    )
+    e_list = er._components(
+        er.default_components(labels, er.ERROR_LABELS) if error_components is None else error_components,
+        sigma.size,
+        "error_components",
+    )
     if set(d_list) & set(e_list):
-        raise ValueError(f"error_components: component(s) {sorted(set(d_list) & set(e_list))} are also "
-                         "listed as deformation")
+        raise ValueError(
+            f"error_components: component(s) {sorted(set(d_list) & set(e_list))} are also "
+            "listed as deformation"
+        )
     d_idx, e_idx = np.asarray(d_list, dtype=int) - 1, np.asarray(e_list, dtype=int) - 1
     if isinstance(fit_mask, str):
         if fit_mask != "auto":
@@ -234,7 +293,9 @@ def remove_errors_dask(X, dec, dates, x, y, z, ids, deformation_components, erro
     mask = _rows_like(mask, X, bool)
     t = er.years_since_first(dates)
     zero = da.zeros((m, n), chunks=X.chunks)
-    deformation = (spatial[:, d_idx] * sigma[d_idx]) @ er._line_fit(temporal[:, d_idx], t).T if d_idx.size else zero
+    deformation = (
+        (spatial[:, d_idx] * sigma[d_idx]) @ er._line_fit(temporal[:, d_idx], t).T if d_idx.size else zero
+    )
     errors = zero
     if e_idx.size:
         maps = spatial[:, e_idx] * sigma[e_idx]
@@ -263,10 +324,18 @@ def remove_errors_dask(X, dec, dates, x, y, z, ids, deformation_components, erro
     if progress is not None:
         progress(1.0, None)
     return er.ErrorRemovalResult(
-        corrected_mm=corrected, deformation_model_mm=deformation, error_components_mm=errors,
-        polynomial_mm=poly.surface_mm, reference_mm=mean_mm - offset, velocity_mm_per_year=lines[:, 0],
-        velocity_std_mm_per_year=lines[:, 1], residual_rms_mm=lines[:, 2], deformation_components=d_list,
-        error_components=e_list, polynomial=polynomial, polynomial_coefficients=poly.coefficients,
+        corrected_mm=corrected,
+        deformation_model_mm=deformation,
+        error_components_mm=errors,
+        polynomial_mm=poly.surface_mm,
+        reference_mm=mean_mm - offset,
+        velocity_mm_per_year=lines[:, 0],
+        velocity_std_mm_per_year=lines[:, 1],
+        residual_rms_mm=lines[:, 2],
+        deformation_components=d_list,
+        error_components=e_list,
+        polynomial=polynomial,
+        polynomial_coefficients=poly.coefficients,
         fit_mask=fit_mask if fit_mask is not None else np.ones(m, dtype=bool),
     )
 

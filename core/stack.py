@@ -134,8 +134,17 @@ class StackWriter:
     ``abort()`` removes it.
     """
 
-    def __init__(self, path, dates, crs="", chunk_rows=DEFAULT_CHUNK_ROWS, text_ids=False,
-                 with_z=False, id_field=None, date_fields=None):
+    def __init__(
+        self,
+        path,
+        dates,
+        crs="",
+        chunk_rows=DEFAULT_CHUNK_ROWS,
+        text_ids=False,
+        with_z=False,
+        id_field=None,
+        date_fields=None,
+    ):
         zarr = _zarr()
         self.path = os.fspath(path)
         if os.path.exists(self.path):
@@ -149,7 +158,9 @@ class StackWriter:
         if text_ids:
             from numcodecs import VLenUTF8
 
-            self.group.create_dataset("ids", shape=(0,), chunks=(rows,), dtype=object, object_codec=VLenUTF8())
+            self.group.create_dataset(
+                "ids", shape=(0,), chunks=(rows,), dtype=object, object_codec=VLenUTF8()
+            )
         else:
             self.group.create_dataset("ids", shape=(0,), chunks=(rows,), dtype="i8")
         names = ("x", "y", "z") if with_z else ("x", "y")
@@ -196,7 +207,9 @@ class StackWriter:
         if take:
             self.group[MATRIX].append(matrix[:take])
             for name, values in zip(self.names, columns):
-                self.group[name].append(values[:take].astype(object) if values.dtype.kind in "OU" else values[:take])
+                self.group[name].append(
+                    values[:take].astype(object) if values.dtype.kind in "OU" else values[:take]
+                )
             self.rows_written += take
         self._pending = [([c[take:] for c in columns], matrix[take:])] if take < total else []
         self._pending_rows = total - take

@@ -115,22 +115,39 @@ def convert_to_stack(
                     x, y, batch_crs = ps_io.coordinates_from_columns(columns, names)
                 try:
                     ps = ps_io.ps_from_columns(
-                        columns, x, y, batch_crs, date_fields=date_fields, id_field=id_field,
-                        z_field=z_field, field_order=names, keep_attributes=False,
+                        columns,
+                        x,
+                        y,
+                        batch_crs,
+                        date_fields=date_fields,
+                        id_field=id_field,
+                        z_field=z_field,
+                        field_order=names,
+                        keep_attributes=False,
                     )
                 except ValueError as exc:
                     raise ValueError(f"{base} (rows {rows + 1}-{rows + len(x)}): {exc}") from exc
                 if writer is None:
                     writer = StackWriter(
-                        path, ps.dates, batch_crs, chunk_rows, text_ids=ps.ids.dtype.kind in "OU",
-                        with_z=ps.z is not None, id_field=ps.id_field, date_fields=ps.date_fields,
+                        path,
+                        ps.dates,
+                        batch_crs,
+                        chunk_rows,
+                        text_ids=ps.ids.dtype.kind in "OU",
+                        with_z=ps.z is not None,
+                        id_field=ps.id_field,
+                        date_fields=ps.date_fields,
                     )
                 if rows == 0:
                     _check_same(writer, ps, batch_crs, base)
-                    writer.start_frame(os.path.splitext(base)[0] if layer_name is None else f"{base}:{layer_name}")
+                    writer.start_frame(
+                        os.path.splitext(base)[0] if layer_name is None else f"{base}:{layer_name}"
+                    )
                 if (ps.ids.dtype.kind in "OU") != (writer.group["ids"].dtype.kind == "O"):
-                    raise ValueError(f"{base}: its ids are {'text' if ps.ids.dtype.kind in 'OU' else 'numbers'}, "
-                                     "those of the first source are not; give an id field of the same kind")
+                    raise ValueError(
+                        f"{base}: its ids are {'text' if ps.ids.dtype.kind in 'OU' else 'numbers'}, "
+                        "those of the first source are not; give an id field of the same kind"
+                    )
                 writer.add(ps.ids, ps.x, ps.y, ps.displacement_mm, ps.z)
                 rows += len(x)
                 report(min((done_bytes + size * 0.5) / sum(sizes), 1.0), None)
@@ -147,7 +164,10 @@ def convert_to_stack(
 
 def _check_same(writer, ps, crs, base):
     if not np.array_equal(writer.dates, ps.dates):
-        only = np.setdiff1d(ps.dates, writer.dates)[:3].tolist() or np.setdiff1d(writer.dates, ps.dates)[:3].tolist()
+        only = (
+            np.setdiff1d(ps.dates, writer.dates)[:3].tolist()
+            or np.setdiff1d(writer.dates, ps.dates)[:3].tolist()
+        )
         raise ValueError(
             f"sources: {base} has {ps.dates.size} dates, the first source {writer.dates.size} "
             f"(differing: {', '.join(str(d) for d in only) or 'order'}); a stack has one date axis: "
@@ -156,5 +176,7 @@ def _check_same(writer, ps, crs, base):
     if (crs or "") != writer.meta["crs"]:
         raise ValueError(f"sources: {base} is in {crs or 'no CRS'}, the first source in {writer.meta['crs']}")
     if (ps.z is not None) != ("z" in writer.names):
-        raise ValueError(f"sources: {base} {'has' if ps.z is not None else 'has no'} elevation field, "
-                         "unlike the first source")
+        raise ValueError(
+            f"sources: {base} {'has' if ps.z is not None else 'has no'} elevation field, "
+            "unlike the first source"
+        )
