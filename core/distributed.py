@@ -56,11 +56,21 @@ def run(collections, progress=None, span=(0.0, 1.0), persist=False):
     or a task fails, every future of the call is cancelled before the exception goes on, so the
     cluster stops the work. Locally, a dask callback reports each finished task (an exception
     from it stops the threaded scheduler)."""
-    import dask
-
     report = progress or _noop
     low, high = span
-    collections = list(collections)
+    items = list(collections)
+    lazy = [i for i, item in enumerate(items) if hasattr(item, "__dask_graph__")]
+    if len(lazy) < len(items):  # numpy and other plain values pass through
+        done = _run([items[i] for i in lazy], report, low, high, persist) if lazy else []
+        for i, value in zip(lazy, done):
+            items[i] = value
+        return items
+    return _run(items, report, low, high, persist)
+
+
+def _run(collections, report, low, high, persist):
+    import dask
+
     client = current_client()
     if client is None:
         from dask.callbacks import Callback

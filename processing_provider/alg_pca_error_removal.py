@@ -17,12 +17,15 @@ from ..core.error_removal import QUIET_VELOCITY_MM_PER_YEAR, linear_velocity, re
 from ..core.pca import DEFAULT_K
 from ..core.polynomial import POLYNOMIAL_KINDS
 from ..core.validation import stable_area_rms
-from . import inputs, outputs
+from . import cluster, inputs, outputs
 from .base import CHEN_2023, SubsidenceAlgorithm
 from .inputs import DEM, DEM_BAND
 from .ps_io import add_ps_input_parameters, read_ps
 from .styling import style_on_completion
 
+# The per-point results the layer needs, computed on the cluster when one is given.
+LAZY_RESULTS = ("corrected_mm", "error_components_mm", "polynomial_mm", "velocity_mm_per_year",
+                "velocity_std_mm_per_year", "residual_rms_mm")
 # A temporal function this autocorrelated is not the per-date randomness of orbit/atmosphere.
 SMOOTH_LAG1 = 0.5
 
@@ -183,6 +186,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             "observed - corrected = E + P.",
             advanced=True,
         )
+        cluster.add_scheduler_parameter(self)
         outputs.add_layer_output(
             self,
             self.OUTPUT,
@@ -200,14 +204,14 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
 
     # --- inputs ---------------------------------------------------------------------------------
 
-    def _decomposition(self, parameters, context, ps, z, feedback):
+    def _decomposition(self, parameters, context, ps, z, feedback, matrix=None):
         found = inputs.read_decomposition(
             self, parameters, context, ps, self.DECOMPOSITION, self.INPUT, feedback
         )
         if found is not None:
             return found
         k = self.parameterAsInt(parameters, self.N_COMPONENTS, context)
-        dec = inputs.decompose_points(self, ps, k, z, self.N_COMPONENTS, self.progress(feedback))
+        dec = inputs.decompose_points(self, ps, k, z, self.N_COMPONENTS, self.progress(feedback), matrix)
         feedback.pushInfo(f"Decomposed here: k = {dec.k}, classes {', '.join(dec.labels)}.")
         return dec, ps.ids
 
@@ -230,26 +234,28 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
 
         quiet_threshold = self.parameterAsDouble(parameters, self.QUIET_VELOCITY, context)
 
-        steps.setCurrentStep(1)
-        dec, ids = self._decomposition(parameters, context, ps, z, steps)
-
-        steps.setCurrentStep(2)
-        with self.core_errors():
-            result = remove_errors(
-                ps.displacement_mm,
-                dec,
-                dates=ps.dates,
-                x=ps.x,
-                y=ps.y,
-                z=z,
-                ids=ids,
-                deformation_components=deformation,
-                error_components=errors,
-                polynomial=kind,
-                fit_mask=mask if mask is not None else ("auto" if quiet_threshold > 0 else None),
-                quiet_threshold_mm_per_year=quiet_threshold or QUIET_VELOCITY_MM_PER_YEAR,
-                progress=self.progress(steps),
-            )
+        with cluster.session(self, parameters, context, feedback) as client:
+            matrix = cluster.as_dask(ps.displacement_mm) if client else None
+            steps.setCurrentStep(1)
+            dec, ids = self._decomposition(parameters, context, ps, z, steps, matrix)
+            steps.setCurrentStep(2)
+            with self.core_errors():
+                result = remove_errors(
+                    ps.displacement_mm if matrix is None else matrix,
+                    dec,
+                    dates=ps.dates,
+                    x=ps.x,
+                    y=ps.y,
+                    z=z,
+                    ids=ids,
+                    deformation_components=deformation,
+                    error_components=errors,
+                    polynomial=kind,
+                    fit_mask=mask if mask is not None else ("auto" if quiet_threshold > 0 else None),
+                    quiet_threshold_mm_per_year=quiet_threshold or QUIET_VELOCITY_MM_PER_YEAR,
+                    progress=self.progress(steps),
+                )
+                cluster.gather(self, result, LAZY_RESULTS, steps)
         feedback.pushInfo(
             f"Deformation components {result.deformation_components}, error components "
             f"{result.error_components}, surface {kind}."

@@ -44,14 +44,11 @@ def area():
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    )
-    client = distributed.Client(cluster)
-    yield cluster, client
+def cluster(dask_scheduler):
+    """A client of the session's 2-process LocalCluster, the default client for this module."""
+    client = distributed.Client(dask_scheduler)
+    yield None, client
     client.close()
-    cluster.close()
 
 
 def _both(ps, dec_kwargs, removal_kwargs, chunks):
