@@ -17,6 +17,7 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsFeatureSink,
     QgsField,
+    QgsMapLayerProxyModel,
     QgsProcessing,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterField,
@@ -24,6 +25,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsWkbTypes,
 )
+from qgis.gui import QgsVertexMarker
 from qgis.PyQt import QtCore, QtGui, QtWidgets
 
 
@@ -134,6 +136,28 @@ WKB_NO_GEOMETRY = resolve(
     (Qgis, "WkbType.NoGeometry"), (QgsWkbTypes, "Type.NoGeometry"), (QgsWkbTypes, "NoGeometry")
 )
 WKB_UNKNOWN = resolve((Qgis, "WkbType.Unknown"), (QgsWkbTypes, "Type.Unknown"), (QgsWkbTypes, "Unknown"))
+
+GEOMETRY_POINT = resolve(  # QgsVectorLayer.geometryType() of point layers
+    (Qgis, "GeometryType.Point"),
+    (QgsWkbTypes, "GeometryType.PointGeometry"),
+    (QgsWkbTypes, "PointGeometry"),
+)
+
+# --- Layer filters of QgsMapLayerComboBox (Qgis.LayerFilter since 3.34) --------------------------
+
+LAYER_FILTER_POINT = resolve(
+    (Qgis, "LayerFilter.PointLayer"),
+    (QgsMapLayerProxyModel, "Filter.PointLayer"),
+    (QgsMapLayerProxyModel, "PointLayer"),
+)
+LAYER_FILTER_VECTOR = resolve(  # any vector layer, tables without geometry included
+    (Qgis, "LayerFilter.VectorLayer"),
+    (QgsMapLayerProxyModel, "Filter.VectorLayer"),
+    (QgsMapLayerProxyModel, "VectorLayer"),
+)
+
+# QgsVertexMarker::IconType: scoped in QGIS 4, unscoped aliases in 3.x.
+VERTEX_ICON_CIRCLE = resolve((QgsVertexMarker, "IconType.ICON_CIRCLE"), (QgsVertexMarker, "ICON_CIRCLE"))
 
 # --- Feature sinks and requests -------------------------------------------------------------------
 

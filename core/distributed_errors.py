@@ -159,25 +159,114 @@ def fit_polynomials_dask(residual, x, y, z=None, kind="quadratic_elevation", fit
     return PolynomialFit(kind, terms, coefficients, surface, mask)
 
 
-def _quiet_points_dask(spatial, decomposition, d_idx, threshold):
-    if threshold <= 0:
-        raise ValueError(f"threshold_mm_per_year: must be > 0, got {threshold}")
-    if d_idx.size == 0:
-        raise ValueError("deformation_components: the automatic stable area needs at least one")
-    t = er.years_since_first(decomposition.dates)
-    tc = t - t.mean()
-    temporal = np.asarray(decomposition.temporal, dtype=np.float64)[:, d_idx]
-    slopes = tc @ temporal / (tc @ tc)
-    s_d = spatial[:, d_idx]
+def _stable_ground_dask(X, dates, x, y, z, polynomial, significance, margin_m):
+    """:func:`core.stable_ground.automatic_stable_ground` from its sample of rows (gathered)."""
+    from scipy.spatial import cKDTree
+
+    from . import stable_ground as sg
+
+    m = X.shape[0]
+    sample = np.arange(m)
+    if m > sg.SELECT_MAX_POINTS:
+        sample = np.sort(np.random.default_rng(0).choice(m, sg.SELECT_MAX_POINTS, replace=False))
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    za = None if z is None else np.asarray(z, dtype=np.float64)
+    sub = run([X[sample]])[0].astype(np.float64)
+    ground = sg.automatic_stable_ground(
+        sub,
+        dates,
+        xa[sample],
+        ya[sample],
+        None if za is None else za[sample],
+        polynomial,
+        significance,
+        margin_m,
+    )
+    if sample.size == m:
+        return ground
+    mask = np.zeros(m, dtype=bool)
+    mask[sample] = ground.mask
+    nearest = cKDTree(sg._xy(xa[sample], ya[sample])).query(sg._xy(xa, ya), k=1)[1]
+    moving = ground.moving[nearest]
+    moving[sample] = ground.moving
+    return sg.StableGround(
+        mask, moving, ground.reference_velocity_mm_per_year, ground.margin_m, ground.relaxed, ground.usable
+    )
+
+
+def fit_polynomials_robust_dask(residual, x, y, z, kind, fit_mask, progress=None, cutoff=None):
+    """:func:`core.polynomial.fit_epoch_polynomials_robust`: a first fit on the fit points, the
+    points fitted worst (RMS over the dates above median + cutoff x 1.4826 MAD) left out, refit."""
     import dask.array as da
 
-    v, finite = run(
-        [da.nan_to_num(s_d) @ (np.asarray(decomposition.sigma)[d_idx] * slopes), da.isfinite(s_d).all(axis=1)]
-    )
-    quiet = (np.abs(v - np.median(v)) < threshold) & finite
-    if not quiet.any():
-        raise ValueError(f"threshold_mm_per_year: no point moves less than {threshold} mm/yr")
-    return quiet
+    from . import polynomial as poly
+
+    cutoff = poly.ROBUST_CUTOFF if cutoff is None else cutoff
+    m = residual.shape[0]
+    terms = POLYNOMIAL_TERMS.get(kind)
+    mask = np.ones(m, dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
+    if not terms or mask.shape != (m,) or mask.sum() <= 2 * len(terms):
+        return fit_polynomials_dask(residual, x, y, z, kind, fit_mask, progress)
+    first = fit_polynomials_dask(residual, x, y, z, kind, mask)
+    rows = np.flatnonzero(mask)
+    with np.errstate(invalid="ignore"):
+        rms = run(
+            [da.sqrt(da.nanmean((residual[rows] - first.surface_mm[rows]) ** 2, axis=1))],
+            progress,
+            (0.0, 0.3),
+        )[0]
+    centre = np.nanmedian(rms)
+    scale = 1.4826 * np.nanmedian(np.abs(rms - centre))
+    bad = ~(rms <= centre + cutoff * max(scale, 1e-9))
+    if bad.any() and (~bad).sum() > 2 * len(terms):
+        mask = mask.copy()
+        mask[rows[bad]] = False
+    sub = None if progress is None else (lambda f, msg=None: progress(0.3 + 0.7 * f, msg))
+    return fit_polynomials_dask(residual, x, y, z, kind, mask, sub)
+
+
+def _screen_block(x, y, tree, stable_rows, values, length_m, neighbours, shrink, first_row):
+    """One block of :func:`core.residual_screen.residual_screen`; with ``length_m`` None the
+    distances to the last neighbour (for the global median that sets the length)."""
+    xy = np.column_stack([x, y])
+    count = int(min(neighbours + 1, values.shape[0]))
+    distance, index = tree.query(xy, k=count)
+    distance, index = distance.reshape(-1, count), index.reshape(-1, count)
+    if length_m is None:
+        return distance[:, -1]
+    weight = np.exp(-0.5 * (distance / length_m) ** 2)
+    weight[stable_rows[index] == (first_row + np.arange(xy.shape[0]))[:, None]] = 0.0
+    numerator = np.einsum("uj,ujn->un", weight, values[index])
+    return numerator / (weight.sum(axis=1)[:, None] + shrink)
+
+
+def _residual_screen_dask(corrected, x, y, mask):
+    """:func:`core.residual_screen.residual_screen` (its first output) as a lazy (m, n) array."""
+    import dask.array as da
+    from dask import delayed
+    from scipy.spatial import cKDTree
+
+    from . import residual_screen as rs
+
+    stable_rows = np.flatnonzero(mask)
+    values, sx, sy = run([corrected[stable_rows], x[stable_rows], y[stable_rows]])
+    shared = [
+        delayed(v, pure=False)
+        for v in (cKDTree(np.column_stack([sx, sy])), stable_rows, np.nan_to_num(values, nan=0.0))
+    ]
+    starts = np.concatenate([[0], np.cumsum(x.chunks[0])[:-1]]).astype(np.int64)
+    pairs = list(zip(x.to_delayed().ravel(), y.to_delayed().ravel(), starts))
+    block = delayed(_screen_block)
+    last = run([block(xb, yb, *shared, None, rs.NEIGHBOURS, rs.SHRINK, s) for xb, yb, s in pairs])
+    length_m = float(np.clip(np.median(np.concatenate(last)), rs.MIN_LENGTH_M, rs.MAX_LENGTH_M))
+    n = corrected.shape[1]
+    parts = [
+        da.from_delayed(
+            block(xb, yb, *shared, length_m, rs.NEIGHBOURS, rs.SHRINK, s), shape=(rows, n), dtype=np.float64
+        )
+        for (xb, yb, s), rows in zip(pairs, x.chunks[0])
+    ]
+    return da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
 def _interpolate_block(maps, x, y, stable, tree, source_maps, neighbours):
@@ -199,6 +288,8 @@ def _from_stable(maps, x, y, mask):
     import dask.array as da
     from scipy.spatial import cKDTree
 
+    from . import residual_screen as rs
+
     if x is None or y is None:
         raise ValueError("x, y: coordinates are needed to carry the error maps from the stable area")
     source = mask & da.isfinite(maps).all(axis=1)
@@ -215,7 +306,7 @@ def _from_stable(maps, x, y, mask):
         mask[:, None],
         tree,
         smaps,
-        er.ERROR_MAP_NEIGHBOURS,
+        rs.ERROR_MAP_NEIGHBOURS,
         dtype=np.float64,
         chunks=maps.chunks,
     )
@@ -234,12 +325,17 @@ def remove_errors_dask(
     polynomial,
     fit_mask,
     progress,
-    quiet_threshold_mm_per_year,
+    reference="auto",
+    significance=None,
+    screen=True,
+    margin_m=None,
 ):
     """:func:`core.error_removal.remove_errors` of a dask (m, n) array (module docstring).
 
     The decomposition's S may be numpy (rows matched to ``ids``) or a dask array in X's row order."""
     import dask.array as da
+
+    from .stable_ground import SIGNIFICANCE
 
     X = X.rechunk({1: -1})
     m, n = X.shape
@@ -281,17 +377,25 @@ def remove_errors_dask(
             f"error_components: component(s) {sorted(set(d_list) & set(e_list))} are also "
             "listed as deformation"
         )
+    if reference not in er.REFERENCES:
+        raise ValueError(f"reference: expected one of {', '.join(er.REFERENCES)}, got {reference!r}")
     d_idx, e_idx = np.asarray(d_list, dtype=int) - 1, np.asarray(e_list, dtype=int) - 1
+    ground = None
     if isinstance(fit_mask, str):
         if fit_mask != "auto":
             raise ValueError(f"fit_mask: expected None, 'auto' or one value per point, got {fit_mask!r}")
-        fit_mask = _quiet_points_dask(spatial, dec, d_idx, quiet_threshold_mm_per_year)
+        if x is None or y is None:
+            raise ValueError("x, y: coordinates are needed to find the stable ground")
+        ground = _stable_ground_dask(X, dates, x, y, z, polynomial, significance or SIGNIFICANCE, margin_m)
+        fit_mask = ground.mask if ground.usable else None
     stable_reference = fit_mask is not None
-    mask = np.ones(m, dtype=bool) if fit_mask is None else fit_mask
+    mask = np.ones(m, dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
     if mask.shape != (m,):
         raise ValueError(f"fit_mask: expected {m} values (one per point), got shape {mask.shape}")
-    mask = _rows_like(mask, X, bool)
+    if not mask.any():
+        raise ValueError("fit_mask: no point is selected to fit the polynomial on")
     t = er.years_since_first(dates)
+    xd, yd = _rows_like(x, X), _rows_like(y, X)
     zero = da.zeros((m, n), chunks=X.chunks)
     deformation = (
         (spatial[:, d_idx] * sigma[d_idx]) @ er._line_fit(temporal[:, d_idx], t).T if d_idx.size else zero
@@ -300,7 +404,8 @@ def remove_errors_dask(
     if e_idx.size:
         maps = spatial[:, e_idx] * sigma[e_idx]
         if stable_reference:
-            maps = _from_stable(maps, _rows_like(x, X), _rows_like(y, X), mask)
+            own = mask | ~ground.moving if ground is not None else mask
+            maps = _from_stable(maps, xd, yd, _rows_like(own, X, bool))
         errors = maps @ temporal[:, e_idx].T
     observed = X.astype(np.float64)
     residual = observed - mean_mm[None, :]
@@ -308,12 +413,25 @@ def remove_errors_dask(
     if not stable_reference:
         residual = residual - deformation
     sub = None if progress is None else (lambda f, msg=None: progress(0.1 + 0.8 * f, msg))
-    poly = fit_polynomials_dask(residual, x, y, z, polynomial, mask, progress=sub)
+    poly = fit_polynomials_robust_dask(residual, x, y, z, polynomial, mask, progress=sub)
     corrected = residual - poly.surface_mm
+    surface = poly.surface_mm
+    level_velocity, kept = float("nan"), False
+    if stable_reference and screen and polynomial != "none":
+        screen_mm = _residual_screen_dask(corrected, xd, yd, mask)
+        corrected = corrected - screen_mm
+        surface = surface + screen_mm
+    if stable_reference:
+        rows = np.flatnonzero(mask)
+        level = mean_mm + run([(errors[rows] + surface[rows]).mean(axis=0)])[0]
+        level_velocity, level_se = er._slope(level, t)
+        kept = reference == "input" or (
+            reference == "auto" and abs(level_velocity) > er.REFERENCE_SIGNIFICANCE * level_se
+        )
     if polynomial == "none":
         offset = mean_mm.copy()
     elif stable_reference:
-        offset = np.zeros(n)
+        offset = level_velocity * t if kept else np.zeros(n)
     else:
         offset = er._line_fit(mean_mm[:, None], t)[:, 0]
     if not stable_reference:
@@ -327,7 +445,7 @@ def remove_errors_dask(
         corrected_mm=corrected,
         deformation_model_mm=deformation,
         error_components_mm=errors,
-        polynomial_mm=poly.surface_mm,
+        polynomial_mm=surface,
         reference_mm=mean_mm - offset,
         velocity_mm_per_year=lines[:, 0],
         velocity_std_mm_per_year=lines[:, 1],
@@ -336,7 +454,11 @@ def remove_errors_dask(
         error_components=e_list,
         polynomial=polynomial,
         polynomial_coefficients=poly.coefficients,
-        fit_mask=fit_mask if fit_mask is not None else np.ones(m, dtype=bool),
+        fit_mask=mask,
+        reference=reference,
+        reference_velocity_mm_per_year=level_velocity,
+        reference_kept=bool(kept),
+        stable_ground=ground,
     )
 
 

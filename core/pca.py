@@ -77,6 +77,9 @@ stays the algorithms' default for the decomposition table, and 0 asks for this s
 ``MAX_SUGGESTED_K`` only guards against pathological inputs.
 """
 
+import os
+import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -197,15 +200,36 @@ class Decomposition:
 
     @classmethod
     def load(cls, path) -> "Decomposition":
-        """Read a file written by :meth:`save`; ValueError if it is not one."""
+        """Read a file written by :meth:`save`; ValueError saying what is wrong if it is not one
+        (not a NumPy archive, truncated or corrupted, arrays missing)."""
+        what = f"decomposition file {os.path.basename(os.fspath(path))!r}"
         try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"decomposition file {path!s}: cannot read it as .npz ({exc})") from exc
+            with open(path, "rb") as handle:
+                head = handle.read(4)
+        except OSError as exc:
+            raise ValueError(f"{what}: cannot open it ({exc.strerror})") from exc
+        if head != b"PK\x03\x04":
+            raise ValueError(
+                f"{what}: not a NumPy .npz archive (it starts with {head!r}); give the .npz file that "
+                "'PCA decomposition' wrote"
+            )
+        try:
+            return cls._load(path, what)
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+            if isinstance(exc, ValueError) and str(exc).startswith(what):
+                raise
+            raise ValueError(
+                f"{what}: truncated or corrupted ({type(exc).__name__}: {exc}); write it again with "
+                "'PCA decomposition'"
+            ) from exc
+
+    @classmethod
+    def _load(cls, path, what) -> "Decomposition":
+        data = np.load(path, allow_pickle=False)
         with data:
             missing = {"mean_mm", "spatial", "sigma", "temporal", "all_sigma"} - set(data.files)
             if missing:
-                raise ValueError(f"decomposition file {path!s}: missing arrays {sorted(missing)}")
+                raise ValueError(f"{what}: missing arrays {sorted(missing)}")
             dates = None
             if "dates_days" in data.files:
                 dates = data["dates_days"].astype("datetime64[D]")
@@ -653,7 +677,7 @@ def decompose(
         from .pca_diagnostics import component_diagnostics, propose_labels
 
         dec.diagnostics = component_diagnostics(dec, x=x, y=y, z=z)
-        dec.labels = propose_labels(dec.diagnostics)
+        dec.labels = propose_labels(dec.diagnostics, n_dates=dec.temporal.shape[0])
     else:
         dec.labels = ["noise"] * k
     report(1.0, None)

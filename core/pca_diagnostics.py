@@ -42,11 +42,24 @@ constants, set on the synthetic study area of METHODS.md 6 and easy to change):
 6   ``lag1_autocorrelation >= LAG1_DEFORMATION_MIN``: T_k         deformation
     evolves persistently (not seasonal, not linear: the
     nonlinear part of the deformation, seed 003's PC2)
+7a  T_k not random in time beyond chance: ``lag1 * sqrt(n) >=     ambiguous (kept)
+    AMBIGUOUS_LAG1_Z``, or an annual cycle with
+    ``seasonal_p_value <= AMBIGUOUS_P_MAX``
 7   map smooth (``long_wavelength_r2 >= LONG_WAVELENGTH_R2_MIN``)  orbital
     or spatially correlated (``morans_i >= MORAN_MIN``)
 8   otherwise (T_k random around zero, S_k without structure      noise
     or unknown)
 ==  ============================================================  =====================
+
+Why rule 7a (conservative classes, issue 8): removing a component that holds deformation
+destroys signal, keeping an error component only leaves noise, so when in doubt, keep. Orbital,
+atmospheric and noise errors are independent between acquisitions; a T_k whose lag-1
+autocorrelation is 3 standard errors above 0 (``1/sqrt(n)`` under independence: 0.39 at 60
+dates, 0.21 at 210), or with a significant annual cycle, holds something persistent,
+in practice part of a non-linear deformation that PCA mixed with an error. On an independent
+generator, components classed orbital held 38-80 % deformation; they are now "ambiguous":
+neither removed nor fitted as deformation, they stay in the series. Under independence a
+component is wrongly kept with probability ~0.3 %.
 
 Why lag-1 autocorrelation separates signal from error: orbital ramps, atmosphere and noise
 are independent from one acquisition to the next, so their T_k has lag-1 autocorrelation
@@ -92,7 +105,9 @@ MORAN_NEIGHBOURS = 8
 MORAN_MAX_POINTS = 20_000
 SURFACE_MAX_POINTS = 20_000
 
-CLASSES = ("deformation", "orbital", "seasonal_atmosphere", "seasonal_deformation", "noise")
+CLASSES = ("deformation", "orbital", "seasonal_atmosphere", "seasonal_deformation", "noise", "ambiguous")
+AMBIGUOUS_LAG1_Z = 3.0
+AMBIGUOUS_P_MAX = 0.001
 DIAGNOSTIC_NAMES = (
     "linear_r2",
     "seasonal_r2",
@@ -286,14 +301,34 @@ def propose_label(d):
         return "seasonal_atmosphere"
     if _at_least(d["lag1_autocorrelation"], LAG1_DEFORMATION_MIN):
         return "deformation"
+    if _not_random_in_time(d):
+        return "ambiguous"
     if smooth or correlated:
         return "orbital"
     return "noise"
 
 
-def propose_labels(diagnostics):
-    """Proposed class of every component (list of str, one of :data:`CLASSES`)."""
+def _not_random_in_time(d):
+    """Rule 7a: T_k departs from date-to-date independence beyond chance (module doc)."""
+    n = d.get("n_dates", np.nan)
+    lag1 = d["lag1_autocorrelation"]
+    if np.isfinite(n) and n > 4 and np.isfinite(lag1) and lag1 * np.sqrt(n) >= AMBIGUOUS_LAG1_Z:
+        return True
+    p_value = d.get("seasonal_p_value", np.nan)
+    return bool(np.isfinite(p_value) and p_value <= AMBIGUOUS_P_MAX)
+
+
+def propose_labels(diagnostics, n_dates=None):
+    """Proposed class of every component (list of str, one of :data:`CLASSES`).
+
+    ``n_dates`` (the length of T_k) enables rule 7a's lag-1 and trend tests; without it only
+    the seasonal p-value can make a component ambiguous.
+    """
     k = len(diagnostics["linear_r2"])
     unknown = np.full(k, np.nan)
     columns = {name: diagnostics.get(name, unknown) for name in DIAGNOSTIC_NAMES}
-    return [propose_label({name: float(values[j]) for name, values in columns.items()}) for j in range(k)]
+    n = float(n_dates) if n_dates is not None else np.nan
+    return [
+        propose_label({"n_dates": n, **{name: float(values[j]) for name, values in columns.items()}})
+        for j in range(k)
+    ]

@@ -19,7 +19,7 @@ conditioned.
 """
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -30,6 +30,7 @@ POLYNOMIAL_TERMS = {
     "quadratic_elevation": ("h", "x", "y", "xy", "x2", "y2", "z", "z2"),
 }
 POLYNOMIAL_KINDS = tuple(POLYNOMIAL_TERMS)
+ROBUST_CUTOFF = 4.0
 
 
 @dataclass
@@ -60,6 +61,25 @@ def _scaled(values, fit_mask, name):
     if spread == 0:
         raise ValueError(f"{name}: constant over the fit points, so its terms cannot be fitted")
     return (values - ref.mean()) / spread
+
+
+def elevation_problem(z) -> Optional[str]:
+    """Why ``z`` cannot carry the elevation terms (f z + g z^2), or None when it can.
+
+    The callers then fit the quadratic surface without them and say so (real exports have no
+    elevation field, or one with gaps: the defaults must still run).
+    """
+    if z is None:
+        return "no elevation field or DEM"
+    z = np.asarray(z, dtype=np.float64)
+    finite = np.isfinite(z)
+    if not finite.any():
+        return "the elevation has no value"
+    if not finite.all():
+        return f"the elevation is missing at {int((~finite).sum())} of {z.size} points"
+    if np.ptp(z) == 0:
+        return f"the elevation is the same ({z[0]:g} m) at every point"
+    return None
 
 
 def design_matrix(x, y, z=None, kind="quadratic_elevation", fit_mask=None) -> np.ndarray:
@@ -161,3 +181,34 @@ def fit_epoch_polynomials(
     if progress is not None:
         progress(1.0)
     return PolynomialFit(kind, terms, coefficients, surface, fit_mask)
+
+
+def fit_epoch_polynomials_robust(residual_mm, x, y, z=None, kind="quadratic_elevation", fit_mask=None,
+                                 progress=None, cutoff=ROBUST_CUTOFF) -> PolynomialFit:
+    """:func:`fit_epoch_polynomials`, fitted again without the fit points it fits worst.
+
+    **[choice]** A first fit on the fit points only (no surface over all points, so cheap); a
+    fit point whose residual RMS over the dates exceeds ``cutoff`` times the median RMS of the
+    fit points (1.4826 x MAD above it: an unstable scatterer, a motion the stable ground should
+    not hold) is left out, and the surfaces are fitted again. Rejecting whole points keeps the
+    shared QR solve (rejecting single values would make every date its own solve).
+    """
+    residual_mm = np.asarray(residual_mm, dtype=np.float64)
+    m = residual_mm.shape[0]
+    mask = np.ones(m, dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
+    if not POLYNOMIAL_TERMS.get(kind) or mask.shape != (m,) or mask.sum() <= 2 * len(POLYNOMIAL_TERMS[kind]):
+        return fit_epoch_polynomials(residual_mm, x, y, z, kind, fit_mask, progress=progress)
+    pick = np.flatnonzero(mask)
+    sub = residual_mm[pick]
+    zs = None if z is None else np.asarray(z, dtype=np.float64)[pick]
+    xs = np.asarray(x, dtype=np.float64)[pick]
+    first = fit_epoch_polynomials(sub, xs, np.asarray(y, dtype=np.float64)[pick], zs, kind)
+    with np.errstate(invalid="ignore"):
+        rms = np.sqrt(np.nanmean((sub - first.surface_mm) ** 2, axis=1))
+    centre = np.nanmedian(rms)
+    scale = 1.4826 * np.nanmedian(np.abs(rms - centre))
+    bad = ~(rms <= centre + cutoff * max(scale, 1e-9))
+    if bad.any() and (~bad).sum() > 2 * len(POLYNOMIAL_TERMS[kind]):
+        mask = mask.copy()
+        mask[pick[bad]] = False
+    return fit_epoch_polynomials(residual_mm, x, y, z, kind, mask, progress=progress)

@@ -20,20 +20,14 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from . import gpkg_writer
+from .archives import read_head, resolve_archive
 from .dates import date_field_name, detect_date_fields, matlab_datenum_to_date
+from .field_names import INCIDENCE_FIELD_CANDIDATES, Z_FIELD_CANDIDATES, find_field
+from .ps_checks import check_coordinates, check_displacement
 from .psdata import PSDataset
+from .units import mm_per_unit
 
 ID_FIELD_CANDIDATES = ("pid", "id", "ps_id", "point_id", "psid", "code", "code_ps")
-Z_FIELD_CANDIDATES = ("height", "z", "elevation", "elev", "dem", "h", "height_m")
-INCIDENCE_FIELD_CANDIDATES = (
-    "incidence_angle",
-    "incidence_",  # incidence_angle truncated by the Shapefile 10-character limit
-    "incidence",
-    "inc_angle",
-    "incidence_deg",
-    "theta",
-    "los_inc",
-)
 # (x name, y name, CRS) of coordinate columns in tables without geometry, tried in order.
 COORDINATE_COLUMNS = (
     ("easting", "northing", "EPSG:3035"),  # EGMS products
@@ -42,14 +36,6 @@ COORDINATE_COLUMNS = (
 )
 TRANSPOSE_BLOCK_ROWS = 2048
 _NULL_TEXT = {"", "nan", "null", "none", "na", "n/a", "-"}
-
-
-def _find_field(field_names: Sequence[str], candidates: Sequence[str]) -> Optional[str]:
-    lowered = {f.lower(): f for f in field_names}
-    for candidate in candidates:
-        if candidate in lowered:
-            return lowered[candidate]
-    return None
 
 
 def column_as_float(name: str, values) -> np.ndarray:
@@ -129,6 +115,7 @@ def ps_from_columns(
     field_order: Optional[Sequence[str]] = None,
     keep_attributes: bool = True,
     date_matrix=None,
+    unit: str = "mm",
 ) -> PSDataset:
     """Build a PSDataset from an in-memory table (METHODS.md section 1).
 
@@ -148,11 +135,14 @@ def ps_from_columns(
             matrix without a copy when ``names`` are the detected date fields in date order.
             Columns of ``columns`` that are not views of it (e.g. text the reader left as it
             was) are converted into it here.
+        unit: the unit of the date fields, ``mm``, ``cm`` or ``m`` (:mod:`core.units`); the
+            displacement is converted to mm here (only the date fields: elevation stays in m).
 
     Raises:
         ValueError naming the field at fault: see :func:`detect_date_fields` and
         :func:`column_as_float`; an empty table.
     """
+    scale = mm_per_unit(unit)
     names = list(field_order) if field_order is not None else list(columns)
     x = np.asarray(x, dtype=np.float64)
     m = x.shape[0]
@@ -177,13 +167,15 @@ def ps_from_columns(
             for j, values in enumerate(date_columns):
                 block[:, j] = values[start : start + TRANSPOSE_BLOCK_ROWS]
         del date_columns
+    if scale != 1.0:
+        displacement *= scale  # a matrix this function or the reader made: never the caller's input
 
     def pick(kind, given, candidates):
         if given:
             if given not in columns:
                 raise ValueError(f"{kind} field {given!r} not found; fields are: {', '.join(names)}")
             return given
-        found = _find_field([n for n in names if n not in date_names], candidates)
+        found = find_field([n for n in names if n not in date_names], candidates)
         return found
 
     id_name = pick("id", id_field, ID_FIELD_CANDIDATES)
@@ -201,6 +193,8 @@ def ps_from_columns(
                 ["" if v is None else (v.decode() if isinstance(v, bytes) else str(v)) for v in ids],
                 dtype=object,
             )
+    check_coordinates(x, y, ids)
+    check_displacement(displacement, date_names, ids)
     z_name = pick("elevation", z_field, Z_FIELD_CANDIDATES)
     inc_name = pick("incidence", incidence_field, INCIDENCE_FIELD_CANDIDATES)
     z = column_as_float(z_name, columns[z_name]) if z_name else None
@@ -237,6 +231,8 @@ def ps_from_columns(
         attributes=attributes,
         date_fields=list(date_names),
         id_field=id_name,
+        z_field=z_name,
+        incidence_field=inc_name,
     )
 
 
@@ -320,13 +316,12 @@ def ensure_projected(ps: PSDataset):
 def _is_stamps_csv(path: str) -> bool:
     if not path.lower().endswith((".csv", ".txt")):
         return False
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        header = handle.readline()
+    header = read_head(path).split("\n", 1)[0]
     cells = [c.strip() for c in header.split(",") if c.strip()]
     return bool(cells) and all(re.fullmatch(r"export_res_\s*\d+", c) for c in cells)
 
 
-def read_stamps_csv(path: str) -> PSDataset:
+def read_stamps_csv(path: str, unit: str = "mm") -> PSDataset:
     """Read a StaMPS-Visualizer ("stusi") CSV export.
 
     Layout: a dummy header, a reference row (reference lon, lat, NaN, then the dates as
@@ -345,10 +340,10 @@ def read_stamps_csv(path: str) -> PSDataset:
         x=body[:, 0],
         y=body[:, 1],
         dates=dates,
-        displacement_mm=body[:, 3:],
+        displacement_mm=body[:, 3:] * mm_per_unit(unit),
         crs="EPSG:4326",
         attributes={
-            "velocity_mm_per_year": body[:, 2],
+            "velocity_mm_per_year": body[:, 2] * mm_per_unit(unit),
             "reference_lon": np.full(body.shape[0], reference[0]),
             "reference_lat": np.full(body.shape[0], reference[1]),
         },
@@ -399,11 +394,25 @@ def points_from_wkb(geometries) -> tuple:
         geometry = ogr.CreateGeometryFromWkb(bytes(wkb))
         if geometry is None or geometry.IsEmpty():
             continue
-        point = (
-            geometry if geometry.GetGeometryType() in (ogr.wkbPoint, ogr.wkbPoint25D) else geometry.Centroid()
-        )
+        point = _single_point(geometry, i)
         x[i], y[i] = point.GetX(), point.GetY()
     return x, y
+
+
+def _single_point(geometry, row):
+    """The point of an OGR point or one-part multi-point geometry; ValueError for anything else."""
+    from osgeo import ogr
+
+    kind = ogr.GT_Flatten(geometry.GetGeometryType())
+    if kind == ogr.wkbPoint:
+        return geometry
+    parts = geometry.GetGeometryCount()
+    if kind != ogr.wkbMultiPoint or parts != 1:
+        raise ValueError(
+            f"geometry: row {row + 1} is a {geometry.GetGeometryName()} with {parts} part(s); a PS "
+            "is one point: split it (Vector > Geometry Tools > Multipart to Singleparts)"
+        )
+    return geometry.GetGeometryRef(0)
 
 
 def _open_ogr(path: str):
@@ -649,8 +658,9 @@ def _read_features(layer, field_names, has_geometry, progress=None):
                 x.append(np.nan)
                 y.append(np.nan)
             else:
-                x.append(geometry.GetX())
-                y.append(geometry.GetY())
+                point = _single_point(geometry, i)
+                x.append(point.GetX())
+                y.append(point.GetY())
         if progress is not None and i % 5000 == 0:
             progress(0.8 * i / total, None)
     columns = {}
@@ -677,6 +687,7 @@ def read_ps_file(
     incidence_field: Optional[str] = None,
     use_arrow: bool = True,
     progress=None,
+    unit: str = "mm",
 ) -> PSDataset:
     """Read a PS dataset from any OGR source (METHODS.md section 1).
 
@@ -684,16 +695,21 @@ def read_ps_file(
     the GDAL bindings have them, else a feature loop; both give the same arrays. A CSV
     without geometry gets its points from coordinate columns
     (:func:`coordinates_from_columns`); a StaMPS-Visualizer CSV is recognised by its header.
-    Coordinates stay in the source CRS (see :func:`ensure_projected`).
+    Coordinates stay in the source CRS (see :func:`ensure_projected`). A ``.zip`` holding one
+    table (an EGMS burst as downloaded) is read in place (:func:`core.archives.resolve_archive`).
+    ``unit`` is the unit of the date fields (``mm``, ``cm``, ``m``): the series are converted to
+    mm as they are read (:mod:`core.units`).
 
     Raises:
         ValueError naming the file, field or value at fault.
     """
     path = os.fspath(path)
+    mm_per_unit(unit)  # an unknown unit fails before any reading
     if not os.path.exists(path) and "/vsi" not in path:
         raise ValueError(f"{path}: file not found")
+    path = resolve_archive(path)
     if _is_stamps_csv(path):
-        ps = read_stamps_csv(path)
+        ps = read_stamps_csv(path, unit)
         if date_fields:
             raise ValueError(
                 f"{os.path.basename(path)}: a StaMPS-Visualizer CSV has its dates in the reference row; "
@@ -733,12 +749,12 @@ def read_ps_file(
             columns, geometries, date_matrix = _read_arrow(
                 layer, field_names, geometry_name, progress, per_pass, matrix_fields
             )
-            if has_geometry:
-                xy = points_from_wkb(geometries)
         except Exception as exc:  # any driver without a usable stream: fall back
             if progress is not None:
                 progress(0.0, f"Arrow read failed ({exc}); reading feature by feature")
             arrow = False
+        if arrow and has_geometry:
+            xy = points_from_wkb(geometries)
     if not arrow:
         date_matrix = None
         columns, xy = _read_features(layer, field_names, has_geometry, progress)
@@ -760,6 +776,7 @@ def read_ps_file(
         incidence_field=incidence_field,
         field_order=field_names,
         date_matrix=date_matrix,
+        unit=unit,
     )
     if progress is not None:
         progress(1.0, None)

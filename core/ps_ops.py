@@ -9,6 +9,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from .field_names import LOS_UP_FIELD_CANDIDATES, find_field
 from .psdata import DAYS_PER_YEAR, PSDataset
 
 # Beyond this the 1/cos(theta) factor explodes; SAR incidence angles are 20..50 degrees.
@@ -16,38 +17,80 @@ MAX_INCIDENCE_DEG = 80.0
 VELOCITY_BLOCK_ROWS = 4096
 
 
-def los_to_vertical(ps: PSDataset, scene_incidence_deg: Optional[float] = None) -> PSDataset:
-    """Vertical displacement ``D_v = D_LOS / cos(theta)`` (METHODS.md section 1, seed 000).
+def _los_up_values(ps: PSDataset, los_up_field: Optional[str]):
+    """``(name, values)`` of the LOS up-component field: the one named, else a detected one."""
+    if los_up_field:
+        if los_up_field not in ps.attributes:
+            raise ValueError(
+                f"los_up_field: no field {los_up_field!r}; fields are: {', '.join(ps.attributes)}"
+            )
+        name = los_up_field
+    else:
+        name = find_field(list(ps.attributes), LOS_UP_FIELD_CANDIDATES)
+        if name is None:
+            return None, None
+    values = np.asarray(ps.attributes[name])
+    if values.dtype.kind not in "fiu":
+        raise ValueError(f"los_up_field: field {name!r} is not numeric (a LOS unit-vector up component)")
+    return name, values.astype(np.float64)
 
-    ``theta`` is the per-point ``ps.incidence_deg`` when present, else ``scene_incidence_deg``
-    (one angle for the scene). A per-point NaN angle falls back to the scene angle when
-    given. Assumes the motion is vertical (horizontal motion is not separable from one
-    geometry).
+
+def los_to_vertical(
+    ps: PSDataset, scene_incidence_deg: Optional[float] = None, los_up_field: Optional[str] = None
+) -> PSDataset:
+    """Vertical displacement from line-of-sight, assuming the motion is vertical (METHODS.md 1).
+
+    ``D_v = D_LOS / u_up`` with ``u_up`` the up component of the LOS unit vector (ground to
+    satellite), or ``D_v = D_LOS / cos(theta)`` with the incidence angle ``theta`` (seed 000;
+    ``cos(theta)`` is ``u_up`` on a flat ellipsoid). Per point, in this order:
+
+    1. the LOS up-component field ``los_up_field`` when named (a field of ``ps.attributes``);
+    2. the per-point incidence angle ``ps.incidence_deg`` (EGMS ``incidence_angle``...);
+    3. a detected LOS up-component field (``los_up`` in EGMS, ``cosU`` in SARscape exports;
+       :data:`core.field_names.LOS_UP_FIELD_CANDIDATES`);
+    4. ``scene_incidence_deg``, one angle for the scene, also where the per-point value is NaN.
+
+    Horizontal motion is not separable from one geometry.
 
     Raises:
-        ValueError: the dataset is already vertical, no angle is known, or an angle is
-            outside [0, 80) degrees.
+        ValueError: the dataset is already vertical, nothing gives the geometry, or a factor is
+            not usable (angle outside [0, 80) degrees, up component outside (cos 80deg, 1]).
     """
     if ps.direction != "LOS":
         raise ValueError(f"direction: the dataset is already {ps.direction!r}, not line-of-sight")
-    if ps.incidence_deg is not None:
-        theta = ps.incidence_deg.astype(np.float64).copy()
-        if scene_incidence_deg is not None:
-            theta[np.isnan(theta)] = float(scene_incidence_deg)
+    name, up = _los_up_values(ps, los_up_field)
+    m = ps.n_points
+    if ps.incidence_deg is not None and not los_up_field:
+        theta, up = ps.incidence_deg.astype(np.float64), None
+    elif up is not None:
+        theta = np.full(m, np.nan)
     elif scene_incidence_deg is not None:
-        theta = np.full(ps.n_points, float(scene_incidence_deg))
+        theta = np.full(m, float(scene_incidence_deg))
     else:
         raise ValueError(
-            "incidence_deg: no incidence angle field and no scene incidence angle; give one of them"
+            "incidence_deg: no incidence angle field, no LOS up-component field (los_up, cosU) and no scene "
+            "incidence angle; give one of them"
         )
-    bad = np.isnan(theta) | (theta < 0) | (theta >= MAX_INCIDENCE_DEG)
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
+    from_up = np.zeros(m, dtype=bool) if up is None else ~np.isnan(up)
+    if scene_incidence_deg is not None:
+        theta[np.isnan(theta) & ~from_up] = float(scene_incidence_deg)
+    factor = np.where(from_up, up if up is not None else 0.0, np.cos(np.deg2rad(theta)))
+    min_up = np.cos(np.deg2rad(MAX_INCIDENCE_DEG))
+    bad_angle = ~from_up & (np.isnan(theta) | (theta < 0) | (theta >= MAX_INCIDENCE_DEG))
+    bad_up = from_up & ((factor <= min_up) | (factor > 1))
+    if np.any(bad_angle):
+        i = int(np.flatnonzero(bad_angle)[0])
         raise ValueError(
             f"incidence_deg: {theta[i]} degrees at point {ps.ids[i]} is not a usable incidence angle "
             f"(expected 0 <= theta < {MAX_INCIDENCE_DEG:g})"
         )
-    vertical = ps.displacement_mm / np.cos(np.deg2rad(theta))[:, None]
+    if np.any(bad_up):
+        i = int(np.flatnonzero(bad_up)[0])
+        raise ValueError(
+            f"los_up_field: field {name!r} holds {factor[i]} at point {ps.ids[i]}, not a usable LOS up "
+            f"component (expected {min_up:.3f} < up <= 1, the cosine of the incidence angle)"
+        )
+    vertical = ps.displacement_mm / factor[:, None]
     return ps.with_displacement(vertical, direction="vertical")
 
 
@@ -79,13 +122,25 @@ def rereference(ps: PSDataset, reference) -> PSDataset:
 
 
 def reference_mask_from_ids(ps: PSDataset, ids) -> np.ndarray:
-    """Boolean mask of the points whose id is in ``ids`` (ids compared as text)."""
+    """Boolean mask of the points whose id is in ``ids`` (ids compared as text).
+
+    Each id must name exactly one point: an id missing from the layer, or held by several points
+    (a layer with duplicate ids), is a ValueError naming the id and the rows (1-based)."""
     wanted = {str(i).strip() for i in ids}
     have = np.array([str(i) for i in ps.ids.tolist()])
     mask = np.isin(have, list(wanted))
     missing = wanted - set(have[mask].tolist())
     if missing:
         raise ValueError(f"reference ids: {', '.join(sorted(missing))} not found among the point ids")
+    for key in sorted(wanted):
+        rows = np.flatnonzero(have == key)
+        if rows.size > 1:
+            listed = ", ".join(str(r + 1) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
+            raise ValueError(
+                f"reference ids: id {key} is held by {rows.size} points (rows {listed}) of the "
+                f"{ps.id_field or 'id'} field; the ids must be unique: choose a unique ID_FIELD or use a "
+                "reference area"
+            )
     return mask
 
 

@@ -51,6 +51,7 @@ class PSDataset:
         attributes: other per-point fields carried through unchanged (name -> array (m,)).
         date_fields: the source field name of each date, when read from a layer.
         id_field: the source field name of ``ids`` (None: row numbers); outputs keep it.
+        z_field, incidence_field: the source field names of ``z`` and ``incidence_deg``, if any.
     """
 
     ids: np.ndarray
@@ -65,6 +66,8 @@ class PSDataset:
     attributes: Dict[str, np.ndarray] = field(default_factory=dict)
     date_fields: Optional[list] = None
     id_field: Optional[str] = None
+    z_field: Optional[str] = None
+    incidence_field: Optional[str] = None
 
     def __post_init__(self):
         self.displacement_mm = np.asarray(self.displacement_mm)

@@ -21,8 +21,9 @@ from typing import List
 import numpy as np
 
 from .distributed import run
-from .error_removal import QUIET_VELOCITY_MM_PER_YEAR, remove_errors
+from .error_removal import remove_errors
 from .pca import DEFAULT_K, decompose
+from .stable_ground import SIGNIFICANCE
 from .stack import MATRIX, STACK_FORMAT, STACK_VERSION, open_stack
 
 MAX_FRAME_THREADS = 8
@@ -60,7 +61,7 @@ def process_stack(
     stable_area="auto",
     deformation_components=None,
     error_components=None,
-    quiet_threshold_mm_per_year=QUIET_VELOCITY_MM_PER_YEAR,
+    significance=SIGNIFICANCE,
     by_frame=True,
     corrected_path=None,
     progress=None,
@@ -69,8 +70,8 @@ def process_stack(
 
     Args:
         k: components per frame (None = the suggestion of each frame).
-        polynomial: surface kind (``core.polynomial``); stable_area: ``"auto"`` (the quiet points)
-            or None (fit on all points, Chen et al. 2023 literally).
+        polynomial: surface kind (``core.polynomial``); stable_area: ``"auto"`` (stable ground by
+            significance, ``core.stable_ground``) or None (all points, Chen et al. 2023 literally).
         by_frame: each frame on its own (True) or the whole stack as one decomposition.
         corrected_path: a new folder for the corrected stack (None: not written).
         progress: ``progress(fraction, message=None)``; raising in it cancels the cluster work.
@@ -107,7 +108,7 @@ def process_stack(
             fit_mask=stable_area,
             deformation_components=deformation_components,
             error_components=error_components,
-            quiet_threshold_mm_per_year=quiet_threshold_mm_per_year,
+            significance=significance,
         )
         return dec, removal
 

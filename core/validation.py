@@ -114,7 +114,7 @@ def align_series(ps_dates, ps_series_mm, station_dates, station_mm):
 
 
 def compare_with_benchmarks(
-    x, y, dates, series_mm, stations, mode="nearest", radius_m=None
+    x, y, dates, series_mm, stations, mode="nearest", radius_m=None, max_distance_m=None
 ) -> BenchmarkReport:
     """Compare a PS series matrix with benchmark stations (GNSS or levelling), see module doc.
 
@@ -124,6 +124,8 @@ def compare_with_benchmarks(
         stations: iterable of dicts with ``id``, ``x``, ``y``, ``dates`` (t,), ``values_mm`` (t,).
         mode: ``"nearest"`` (nearest PS) or ``"radius"`` (mean of the PS within ``radius_m``).
         radius_m: search radius for ``"radius"`` mode (metres).
+        max_distance_m: in ``"nearest"`` mode, a station whose nearest PS is farther than this
+            is not compared (None = no limit).
     """
     if mode not in ("nearest", "radius"):
         raise ValueError(f"mode: expected 'nearest' or 'radius', got {mode!r}")
@@ -137,7 +139,8 @@ def compare_with_benchmarks(
         sx, sy = float(station["x"]), float(station["y"])
         distance, nearest = tree.query([sx, sy])
         if mode == "nearest":
-            members = np.array([nearest])
+            far = max_distance_m is not None and distance > max_distance_m
+            members = np.array([], dtype=int) if far else np.array([nearest])
         else:
             members = np.asarray(tree.query_ball_point([sx, sy], radius_m), dtype=int)
         if members.size:

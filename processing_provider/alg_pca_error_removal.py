@@ -2,7 +2,6 @@
 
 import numpy as np
 from qgis.core import (
-    QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
@@ -13,9 +12,10 @@ from qgis.core import (
 
 from .. import compat
 from ..core.dates import date_field_name
-from ..core.error_removal import QUIET_VELOCITY_MM_PER_YEAR, linear_velocity, remove_errors
+from ..core.error_removal import REFERENCES, linear_velocity, remove_errors
 from ..core.pca import DEFAULT_K
-from ..core.polynomial import POLYNOMIAL_KINDS
+from ..core.polynomial import POLYNOMIAL_KINDS, elevation_problem
+from ..core.stable_ground import MARGIN_M, SIGNIFICANCE, self_report
 from ..core.validation import stable_area_rms
 from . import cluster, inputs, outputs
 from .base import CHEN_2023, SubsidenceAlgorithm
@@ -23,9 +23,6 @@ from .inputs import DEM, DEM_BAND
 from .ps_io import add_ps_input_parameters, read_ps
 from .styling import style_on_completion
 
-# The per-point results the layer needs, computed on the cluster when one is given.
-LAZY_RESULTS = ("corrected_mm", "error_components_mm", "polynomial_mm", "velocity_mm_per_year",
-                "velocity_std_mm_per_year", "residual_rms_mm")
 # A temporal function this autocorrelated is not the per-date randomness of orbit/atmosphere.
 SMOOTH_LAG1 = 0.5
 
@@ -43,14 +40,22 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         "(by default those classed orbital or noise) are reconstructed and removed; (4) per date, "
         "a polynomial surface (none, plane, quadratic, or quadratic + f z + g z^2 as Chen et al.'s "
         "eq. 5) is fitted by least squares and removed; (5) the deformation model is added back.\n\n"
-        "The surfaces are fitted on stable ground only, which becomes the zero reference, and the "
-        "error maps inside deforming areas are carried in from the stable points so the "
-        "deformation that leaks into error components is not removed (details in "
-        "core/error_removal.py). Stable ground is the stable area you give (polygons, or a 0/1 "
-        "field of the layer), else the points whose PCA deformation-model velocity is within "
-        "'points moving less than' mm/yr of the median (written as stable = 1). Setting that "
-        "threshold to 0 fits on all points, as Chen et al. (2023) do; large non-linear bowls then bias "
-        "the surfaces everywhere.\n\n"
+        "The surfaces are fitted robustly on stable ground only, the error left there is "
+        "interpolated from it and removed too, and the error maps inside deforming areas are "
+        "carried in from stable points so the deformation that leaks into error components is not "
+        "removed (details in core/error_removal.py). Stable ground is the stable area you give "
+        "(polygons, or a 0/1 field of the layer), else the points whose velocity is not "
+        "significant (within 'significance' standard errors of the stable ground's), away from "
+        "moving ground by the margin, chosen again after a first correction (written as "
+        "stable = 1). A significance of 0 fits on all points, as Chen et al. (2023) do; large "
+        "non-linear bowls then bias the surfaces everywhere.\n\n"
+        "Reference: by default the input's reference is kept (EGMS products are calibrated): only "
+        "when the stable ground's own velocity in the input is indistinguishable from the "
+        "date-to-date error of its level is it removed; 'zero on stable ground' always removes it. "
+        "The offset is logged and returned. The log also reports, next to the RMS on stable "
+        "ground, the velocity change at moving points and the trend of what was removed, and "
+        "warns when the removed parts put a trend into moving points that stable ground does not "
+        "have (written per point as removed_velocity_mm_per_year).\n\n"
         "Inputs: the PS layer (date fields detected or given; elevation field or a DEM for the "
         "elevation terms); the decomposition file written by 'PCA decomposition' (its point ids "
         "are matched to the layer's; without it the decomposition is computed here); which "
@@ -77,13 +82,17 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
     DEM_BAND = DEM_BAND
     STABLE_AREA = "STABLE_AREA"
     STABLE_FIELD = "STABLE_FIELD"
-    QUIET_VELOCITY = "QUIET_VELOCITY_MM_PER_YEAR"
+    SIGNIFICANCE = "STABLE_SIGNIFICANCE"
+    MARGIN = "STABLE_MARGIN_M"
+    REFERENCE = "REFERENCE"
+    REFERENCE_VELOCITY = "REFERENCE_VELOCITY_MM_PER_YEAR"
     CORE_ERRORS = {
         "ids": "DECOMPOSITION",
         "dates": "DECOMPOSITION",
         "decomposition": "DECOMPOSITION",
         "fit_mask": "STABLE_AREA",
-        "threshold_mm_per_year": "QUIET_VELOCITY_MM_PER_YEAR",
+        "significance": "STABLE_SIGNIFICANCE",
+        "reference": "REFERENCE",
         "deformation_components": "DEFORMATION_COMPONENTS",
         "error_components": "ERROR_COMPONENTS",
         "z": "Z_FIELD",
@@ -94,6 +103,11 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
     STABLE_RMS_BEFORE = "STABLE_RMS_BEFORE"
     STABLE_RMS_AFTER = "STABLE_RMS_AFTER"
 
+    REFERENCE_LABELS = (
+        "Keep the input's reference unless indistinguishable from error",
+        "Keep the input's reference",
+        "Zero on the stable ground",
+    )
     POLYNOMIAL_LABELS = (
         "None",
         "Plane (a x + b y + h)",
@@ -148,8 +162,9 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
                 options=[self.tr(label) for label in self.POLYNOMIAL_LABELS],
                 defaultValue=3,
             ),
-            "Surface fitted per date and removed (residual orbit and atmosphere). The elevation terms need "
-            "an elevation field or a DEM.",
+            "Surface fitted per date and removed (residual orbit and atmosphere). The elevation terms use "
+            "the elevation field or the DEM; without a usable elevation the quadratic is fitted without "
+            "them (said in the log).",
             advanced=True,
         )
         inputs.add_dem_parameters(
@@ -166,17 +181,39 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         )
         self.add(
             QgsProcessingParameterNumber(
-                self.QUIET_VELOCITY,
-                self.tr("Without a stable area: fit on points moving less than (mm/yr; 0 = all points)"),
+                self.SIGNIFICANCE,
+                self.tr("Without a stable area: motion significant above (standard errors; 0 = all points)"),
                 type=compat.NUMBER_DOUBLE,
                 minValue=0.0,
-                defaultValue=QUIET_VELOCITY_MM_PER_YEAR,
+                defaultValue=SIGNIFICANCE,
             ),
-            "Used only when no stable polygons or field are given. The polynomial is fitted on the points "
-            "whose PCA deformation-model velocity is within this many mm/yr of the median (the automatic "
-            "stable area, also the zero reference). 0 = fit on all points as Chen et al. (2023) do, which "
-            "lets large non-linear bowls bias the surface everywhere.",
+            "Used only when no stable polygons or field are given. A point is moving when its velocity (or "
+            "its neighbourhood's) departs from the stable ground's by more than this many standard errors; "
+            "stable ground is the rest, away from moving ground by the margin. 0 = fit on all points as "
+            "Chen et al. (2023) do, which lets large non-linear bowls bias the surface everywhere.",
             advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.MARGIN,
+                self.tr("Without a stable area: margin from moving ground (m)"),
+                type=compat.NUMBER_DOUBLE,
+                minValue=0.0,
+                defaultValue=MARGIN_M,
+            ),
+            "Stable points are at least this far from a moving neighbourhood.",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterEnum(
+                self.REFERENCE,
+                self.tr("Reference"),
+                options=[self.tr(label) for label in self.REFERENCE_LABELS],
+                defaultValue=0,
+            ),
+            "Keep the input's reference (EGMS is calibrated) unless the stable ground's velocity in the "
+            "input is within 4 standard errors of its date-to-date scatter (then it is error and is "
+            "removed); always keep it; or make stable ground the zero at every date. The offset is logged.",
         )
         self.add(
             QgsProcessingParameterBoolean(
@@ -192,7 +229,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             self.OUTPUT,
             "Corrected PS points",
             "id, the input's fields, velocity_mm_per_year, velocity_std_mm_per_year, residual_rms_mm, "
-            "stable, "
+            "removed_velocity_mm_per_year (velocity of what was removed), stable, "
             "then the corrected series D<date> (mm).",
         )
         self.addOutput(
@@ -200,6 +237,11 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         )
         self.addOutput(
             QgsProcessingOutputNumber(self.STABLE_RMS_AFTER, self.tr("RMS in the stable area after (mm)"))
+        )
+        self.addOutput(
+            QgsProcessingOutputNumber(
+                self.REFERENCE_VELOCITY, self.tr("Velocity of the stable ground in the input (mm/yr)")
+            )
         )
 
     # --- inputs ---------------------------------------------------------------------------------
@@ -222,9 +264,12 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
         kind = POLYNOMIAL_KINDS[self.parameterAsEnum(parameters, self.POLYNOMIAL, context)]
         z = inputs.elevation(self, parameters, context, ps, feedback)
-        if kind == "quadratic_elevation" and z is None:
-            raise QgsProcessingException(
-                f"{self.Z_FIELD}: the quadratic + elevation surface needs an elevation field or a {self.DEM}"
+        problem = elevation_problem(z) if kind == "quadratic_elevation" else None
+        if problem:
+            kind = "quadratic"
+            feedback.pushWarning(
+                f"{self.Z_FIELD}: {problem}, so the surface is fitted as a quadratic without the elevation "
+                f"terms (f z + g z^2). Give an elevation field or a {self.DEM} to use them."
             )
         mask = inputs.stable_mask(
             self, parameters, context, ps, feedback, self.STABLE_AREA, self.STABLE_FIELD
@@ -232,48 +277,53 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         deformation = inputs.component_list(self, parameters, context, self.DEFORMATION_COMPONENTS)
         errors = inputs.component_list(self, parameters, context, self.ERROR_COMPONENTS)
 
-        quiet_threshold = self.parameterAsDouble(parameters, self.QUIET_VELOCITY, context)
+        significance = self.parameterAsDouble(parameters, self.SIGNIFICANCE, context)
+        reference = REFERENCES[self.parameterAsEnum(parameters, self.REFERENCE, context)]
 
         with cluster.session(self, parameters, context, feedback) as client:
+            # On a cluster the decomposition is computed there; the layer's error removal (its
+            # stable-ground selection and screens) runs here, on the layer held in memory.
             matrix = cluster.as_dask(ps.displacement_mm) if client else None
             steps.setCurrentStep(1)
             dec, ids = self._decomposition(parameters, context, ps, z, steps, matrix)
-            steps.setCurrentStep(2)
-            with self.core_errors():
-                result = remove_errors(
-                    ps.displacement_mm if matrix is None else matrix,
-                    dec,
-                    dates=ps.dates,
-                    x=ps.x,
-                    y=ps.y,
-                    z=z,
-                    ids=ids,
-                    deformation_components=deformation,
-                    error_components=errors,
-                    polynomial=kind,
-                    fit_mask=mask if mask is not None else ("auto" if quiet_threshold > 0 else None),
-                    quiet_threshold_mm_per_year=quiet_threshold or QUIET_VELOCITY_MM_PER_YEAR,
-                    progress=self.progress(steps),
-                )
-                cluster.gather(self, result, LAZY_RESULTS, steps)
+        steps.setCurrentStep(2)
+        with self.core_errors():
+            result = remove_errors(
+                ps.displacement_mm,
+                dec,
+                dates=ps.dates,
+                x=ps.x,
+                y=ps.y,
+                z=z,
+                ids=ids,
+                deformation_components=deformation,
+                error_components=errors,
+                polynomial=kind,
+                fit_mask=mask if mask is not None else ("auto" if significance > 0 else None),
+                significance=significance or SIGNIFICANCE,
+                margin_m=self.parameterAsDouble(parameters, self.MARGIN, context),
+                reference=reference,
+                progress=self.progress(steps),
+            )
         feedback.pushInfo(
             f"Deformation components {result.deformation_components}, error components "
             f"{result.error_components}, surface {kind}."
         )
         self._warn_smooth_errors(dec, result.error_components, feedback)
-        if mask is None and quiet_threshold > 0:
+        if mask is None and significance > 0 and result.stable_ground.usable:
             mask = result.fit_mask
             feedback.pushInfo(
                 f"No stable area given: fitted on the {int(mask.sum())} points ({100 * mask.mean():.0f} %) "
-                f"whose deformation-model velocity is within {quiet_threshold:g} mm/yr of the median "
-                f"(written as stable = 1). Give {self.STABLE_AREA} or {self.STABLE_FIELD} if you know better."
+                f"whose motion is not significant ({significance:g} standard errors), at least "
+                f"{result.stable_ground.margin_m:g} m from moving ground (written as stable = 1). "
+                f"Give {self.STABLE_AREA} or {self.STABLE_FIELD} if you know better."
             )
-        elif mask is None:
+        elif mask is None and significance == 0:
             feedback.pushWarning(
                 "No stable area: the surfaces were fitted on all points, where they can take up part of "
                 f"a large deformation area. Give {self.STABLE_AREA} or {self.STABLE_FIELD} to avoid it."
             )
-        raw_std = linear_velocity(ps.displacement_mm, ps.dates)[1]
+        raw_v, raw_std = linear_velocity(ps.displacement_mm, ps.dates)[:2]
         feedback.pushInfo(
             f"Mean velocity standard deviation: {np.nanmean(raw_std):.3f} mm/yr before, "
             f"{np.nanmean(result.velocity_std_mm_per_year):.3f} mm/yr after (Chen et al. 2023: 2.2 -> 0.9)."
@@ -283,14 +333,21 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             rms_before = stable_area_rms(ps.displacement_mm, mask)
             rms_after = stable_area_rms(result.corrected_mm, mask)
             feedback.pushInfo(
-                f"RMS in the stable area: {rms_before:.3f} mm before, {rms_after:.3f} mm after."
+                f"RMS in the stable area: {rms_before:.3f} mm before, {rms_after:.3f} mm after "
+                "(it drops after any correction, even a harmful one: read the next lines too)."
             )
+        lines, warnings, check = self_report(ps.displacement_mm, result, ps.dates, ps.x, ps.y, raw_v)
+        for line in lines:
+            feedback.pushInfo(line)
+        for warning in warnings:
+            feedback.pushWarning(warning)
 
         steps.setCurrentStep(3)
         fields = {
             "velocity_mm_per_year": result.velocity_mm_per_year,
             "velocity_std_mm_per_year": result.velocity_std_mm_per_year,
             "residual_rms_mm": result.residual_rms_mm,
+            "removed_velocity_mm_per_year": check.removed_velocity_mm_per_year,
             "stable": (mask if mask is not None else np.zeros(ps.n_points, dtype=bool)).astype(np.int64),
         }
         series = result.corrected_mm
@@ -306,7 +363,12 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             self, parameters, context, self.OUTPUT, ps, fields=fields, series=series, feedback=steps
         )
         style_on_completion(context, out_id, "velocity_mm_per_year", result.velocity_mm_per_year, "mm/yr")
-        return {self.OUTPUT: out_id, self.STABLE_RMS_BEFORE: rms_before, self.STABLE_RMS_AFTER: rms_after}
+        return {
+            self.OUTPUT: out_id,
+            self.STABLE_RMS_BEFORE: rms_before,
+            self.STABLE_RMS_AFTER: rms_after,
+            self.REFERENCE_VELOCITY: result.reference_velocity_mm_per_year,
+        }
 
     def _warn_smooth_errors(self, dec, error_components, feedback):
         """Errors are random in time; a smooth T_k among them is likely deformation being removed."""

@@ -6,6 +6,7 @@ from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
@@ -28,7 +29,9 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
         "and writes a clean point layer that the other algorithms read.\n\n"
         "Steps: date-field detection (D20101122, D_20101122, 20101122, 2010-11-22; or the fields you "
         "give); reprojection of geographic input to its UTM zone; optional line-of-sight to vertical "
-        "conversion D_v = D_LOS / cos(theta) (per-point incidence field, else the scene angle); "
+        "conversion D_v = D_LOS / u_up with the LOS unit vector's up component (los_up in EGMS, cosU "
+        "in SARscape exports) or D_v = D_LOS / cos(theta) (per-point incidence field, else the scene "
+        "angle); "
         "optional re-referencing to reference points (ids) or a reference area (polygons): the mean "
         "series of the reference is subtracted at every date; optional resampling to the first day "
         "of each month by linear interpolation.\n\n"
@@ -45,6 +48,7 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
     ID_FIELD = "ID_FIELD"
     Z_FIELD = "Z_FIELD"
     INCIDENCE_FIELD = "INCIDENCE_FIELD"
+    LOS_UP_FIELD = "LOS_UP_FIELD"
     DIRECTION = "DIRECTION"
     SCENE_INCIDENCE_DEG = "SCENE_INCIDENCE_DEG"
     REFERENCE_IDS = "REFERENCE_IDS"
@@ -52,7 +56,10 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
     MONTHLY = "MONTHLY"
     OUTPUT = "OUTPUT"
 
-    DIRECTIONS = ["Keep line-of-sight (LOS)", "Convert to vertical (D_LOS / cos(incidence))"]
+    DIRECTIONS = [
+        "Keep line-of-sight (LOS)",
+        "Convert to vertical (D_LOS / LOS up component or cos(incidence))",
+    ]
 
     def initAlgorithm(self, config=None):
         add_ps_input_parameters(self, self.INPUT)
@@ -63,7 +70,22 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
                 options=self.DIRECTIONS,
                 defaultValue=0,
             ),
-            "Vertical = LOS / cos(theta), assuming purely vertical motion (Cao et al.).",
+            "Vertical = LOS / u_up (LOS unit vector's up component) or LOS / cos(theta), assuming purely "
+            "vertical motion (Cao et al.). Per point: the LOS up-component field when chosen, else the "
+            "incidence field, else a field named los_up/cosU/los_u/up, else the scene angle.",
+        )
+        self.add(
+            QgsProcessingParameterField(
+                self.LOS_UP_FIELD,
+                self.tr("LOS unit vector, up component field"),
+                parentLayerParameterName=self.INPUT,
+                type=compat.FIELD_NUMERIC,
+                optional=True,
+            ),
+            "Up component of the ground-to-satellite LOS unit vector (EGMS los_up, SARscape cosU), used "
+            "for the vertical conversion before the incidence angle. Empty = the incidence field first, "
+            "then a field with one of those names.",
+            advanced=True,
         )
         self.add(
             QgsProcessingParameterNumber(
@@ -140,12 +162,16 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
                 if scene in (None, "")
                 else self.parameterAsDouble(parameters, self.SCENE_INCIDENCE_DEG, context)
             )
+            los_up = self.parameterAsString(parameters, self.LOS_UP_FIELD, context) or None
             try:
-                ps = ps_ops.los_to_vertical(ps, scene)
+                ps = ps_ops.los_to_vertical(ps, scene, los_up_field=los_up)
             except ValueError as exc:
-                raise QgsProcessingException(
-                    f"{self.INCIDENCE_FIELD} / {self.SCENE_INCIDENCE_DEG}: {exc}"
-                ) from exc
+                where = (
+                    self.LOS_UP_FIELD
+                    if str(exc).startswith("los_up_field")
+                    else f"{self.INCIDENCE_FIELD} / {self.SCENE_INCIDENCE_DEG}"
+                )
+                raise QgsProcessingException(f"{where}: {exc}") from exc
         mask = self._reference_mask(parameters, context, ps)
         if mask is not None:
             try:

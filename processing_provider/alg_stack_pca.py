@@ -12,10 +12,10 @@ from qgis.core import (
 )
 
 from .. import compat
-from ..core.error_removal import QUIET_VELOCITY_MM_PER_YEAR
 from ..core.pca import DEFAULT_K
 from ..core.polynomial import POLYNOMIAL_KINDS
 from ..core.psdata import PSDataset
+from ..core.stable_ground import SIGNIFICANCE
 from . import cluster, inputs, outputs
 from .base import CHEN_2023, SubsidenceAlgorithm
 from .styling import style_on_completion
@@ -45,7 +45,7 @@ class StackPcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
     STACK = "STACK"
     N_COMPONENTS = "N_COMPONENTS"
     POLYNOMIAL = "POLYNOMIAL"
-    QUIET_VELOCITY = "QUIET_VELOCITY_MM_PER_YEAR"
+    SIGNIFICANCE = "SIGNIFICANCE"
     DEFORMATION_COMPONENTS = "DEFORMATION_COMPONENTS"
     ERROR_COMPONENTS = "ERROR_COMPONENTS"
     BY_FRAME = "BY_FRAME"
@@ -58,8 +58,8 @@ class StackPcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         "k": "N_COMPONENTS",
         "z": "POLYNOMIAL",
         "polynomial": "POLYNOMIAL",
-        "fit_mask": "QUIET_VELOCITY_MM_PER_YEAR",
-        "threshold_mm_per_year": "QUIET_VELOCITY_MM_PER_YEAR",
+        "fit_mask": "SIGNIFICANCE",
+        "significance": "SIGNIFICANCE",
         "deformation_components": "DEFORMATION_COMPONENTS",
         "error_components": "ERROR_COMPONENTS",
         "corrected_path": "CORRECTED",
@@ -108,14 +108,14 @@ class StackPcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         )
         self.add(
             QgsProcessingParameterNumber(
-                self.QUIET_VELOCITY,
-                self.tr("Fit on points moving less than (mm/yr; 0 = all points)"),
+                self.SIGNIFICANCE,
+                self.tr("Stable ground: velocity significance (0 = fit on all points)"),
                 type=compat.NUMBER_DOUBLE,
                 minValue=0.0,
-                defaultValue=QUIET_VELOCITY_MM_PER_YEAR,
+                defaultValue=SIGNIFICANCE,
             ),
-            "The automatic stable area: points whose deformation-model velocity is within this "
-            "of the median.",
+            "Stable ground chosen per frame as in 'PCA-based error removal': points whose velocity is "
+            "not significant at this many standard errors, away from moving ground.",
             advanced=True,
         )
         self.add(
@@ -157,15 +157,15 @@ class StackPcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             f"Stack: {stack.n_points} points x {stack.n_dates} dates, {len(stack.frames)} frames."
         )
         k = self.parameterAsInt(parameters, self.N_COMPONENTS, context)
-        quiet = self.parameterAsDouble(parameters, self.QUIET_VELOCITY, context)
+        significance = self.parameterAsDouble(parameters, self.SIGNIFICANCE, context)
         corrected = self.parameterAsString(parameters, self.CORRECTED, context) or None
         with cluster.session(self, parameters, context, feedback):
             result = process_stack(
                 stack,
                 k=k or None,
                 polynomial=POLYNOMIAL_KINDS[self.parameterAsEnum(parameters, self.POLYNOMIAL, context)],
-                stable_area="auto" if quiet > 0 else None,
-                quiet_threshold_mm_per_year=quiet or QUIET_VELOCITY_MM_PER_YEAR,
+                stable_area="auto" if significance > 0 else None,
+                significance=significance or SIGNIFICANCE,
                 deformation_components=inputs.component_list(
                     self, parameters, context, self.DEFORMATION_COMPONENTS
                 ),

@@ -98,6 +98,7 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
     MEAN_DIFFERENCE_MM = "MEAN_DIFFERENCE_MM"
     STABLE_RMS_MM = "STABLE_RMS_MM"
     MODES = ("nearest", "radius")
+    CORE_ERRORS = {"radius_m": RADIUS_M, "mode": MODE}
 
     def initAlgorithm(self, config=None):
         add_ps_input_parameters(self, self.INPUT, optional_fields=())
@@ -161,7 +162,12 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
             minValue=0.0,
             defaultValue=100.0,
         )
-        radius.setHelp(self.tr("Search radius for the mean mode, metres."))
+        radius.setHelp(
+            self.tr(
+                "Search radius in metres: in nearest mode the nearest PS must lie within it (a station "
+                "farther from every PS is not compared); in mean mode every PS within it is averaged."
+            )
+        )
         self.addParameter(radius)
         area = QgsProcessingParameterFeatureSource(
             self.STABLE_AREA,
@@ -196,10 +202,18 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
 
     # --- stations -----------------------------------------------------------------------------
 
-    def _stations(self, parameters, context, ps):
+    def _stations(self, parameters, context, ps, feedback):
         source = self.parameterAsSource(parameters, self.STATIONS, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.STATIONS))
+        if source.wkbType() in (compat.WKB_NO_GEOMETRY, compat.WKB_UNKNOWN):
+            raise QgsProcessingException(
+                f"{self.STATIONS}: the layer has no point geometry "
+                f"(fields {', '.join(source.fields().names()[:6])}...): give the station points (a point "
+                f"layer with a station id) as {self.STATIONS}; a table of station series goes to "
+                f"{self.SERIES_TABLE} with {self.SERIES_STATION_FIELD}, "
+                f"{self.SERIES_DATE_FIELD} and {self.SERIES_VALUE_FIELD}"
+            )
         id_field = self.parameterAsString(parameters, self.STATION_ID_FIELD, context)
         id_index = source.fields().lookupField(id_field)
         if id_index < 0:
@@ -221,7 +235,10 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
         stations = {}
         for feature in source.getFeatures():
             geom = feature.geometry()
-            if geom.isEmpty():
+            if geom.isNull() or geom.isEmpty():
+                feedback.pushWarning(
+                    f"{self.STATIONS}: station {feature.attribute(id_index)!r} has no geometry, left out"
+                )
                 continue
             if transform is not None:
                 geom.transform(transform)
@@ -276,16 +293,25 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
         steps = QgsProcessingMultiStepFeedback(3, feedback)
         ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
         steps.setCurrentStep(1)
-        stations = self._stations(parameters, context, ps)
+        stations = self._stations(parameters, context, ps, feedback)
         mode = self.MODES[self.parameterAsEnum(parameters, self.MODE, context)]
         radius = self.parameterAsDouble(parameters, self.RADIUS_M, context)
-        try:
+        with self.core_errors(default=self.STATIONS):
             report = compare_with_benchmarks(
-                ps.x, ps.y, ps.dates, ps.displacement_mm, stations, mode=mode, radius_m=radius
+                ps.x, ps.y, ps.dates, ps.displacement_mm, stations, mode=mode, radius_m=radius,
+                max_distance_m=radius,
+            )  # fmt: skip
+        if report.n_pairs == 0:
+            why = "; ".join(
+                f"{s.station_id}: "
+                + (f"nearest PS {s.distance_m:.0f} m away" if s.n_ps == 0 else "no common dates")
+                for s in report.stations[:5]
             )
-        except ValueError as exc:
-            name = self.RADIUS_M if str(exc).startswith("radius_m") else self.STATIONS
-            raise QgsProcessingException(f"{name}: {exc}") from exc
+            raise QgsProcessingException(
+                f"{self.STATIONS}: no station could be compared ({why}). Check that the stations lie "
+                f"among the PS points (same CRS) within {self.RADIUS_M} = {radius:g} m and that their "
+                "dates overlap the PS dates."
+            )
         mask = inputs.stable_mask(
             self, parameters, context, ps, feedback, self.STABLE_AREA, self.STABLE_FIELD
         )

@@ -56,7 +56,7 @@ import importlib
 import os
 from contextlib import contextmanager
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterNumber
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -229,9 +229,28 @@ class SubsidenceAlgorithm(QgsProcessingAlgorithm):
     def compute(self, parameters, context, feedback):
         raise NotImplementedError
 
+    def _check_whole_numbers(self, parameters):
+        """An integer parameter given 2.7 is an error, not silently rounded."""
+        for definition in self.parameterDefinitions():
+            if not isinstance(definition, QgsProcessingParameterNumber):
+                continue
+            if definition.dataType() != compat.NUMBER_INTEGER:
+                continue
+            value = parameters.get(definition.name())
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue  # unset, an expression or a property: QGIS evaluates it
+            if not number.is_integer():
+                raise QgsProcessingException(
+                    f"{definition.name()}: {value!r} is not a whole number"
+                    f"; give an integer such as {int(number)}"
+                )
+
     def processAlgorithm(self, parameters, context, feedback):
         from .outputs import DestinationGuard
 
+        self._check_whole_numbers(parameters)
         guard = DestinationGuard(self, parameters, context)
         guard.prepare()
         try:

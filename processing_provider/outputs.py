@@ -363,7 +363,11 @@ def carried_attributes(alg, parameters, context, ps, taken):
     if definition is None or not alg.parameterAsBoolean(parameters, KEEP_ATTRIBUTES, context):
         return {}
     taken = {n.lower() for n in taken} | _RESERVED
-    return {n: v for n, v in ps.attributes.items() if n.lower() not in taken}
+    carried = dict(ps.attributes)
+    for name, values in ((ps.z_field, ps.z), (ps.incidence_field, ps.incidence_deg)):
+        if name and values is not None:
+            carried[name] = values
+    return {n: v for n, v in carried.items() if n.lower() not in taken}
 
 
 def write_ps(

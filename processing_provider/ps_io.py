@@ -22,6 +22,7 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsProcessingException,
     QgsProcessingFeatureSourceDefinition,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterString,
@@ -33,6 +34,8 @@ from qgis.PyQt.QtCore import QVariant
 
 from .. import compat
 from ..core import ps_io as core_io
+from ..core import units
+from ..core.psdata import first_duplicate
 
 BATCH_SIZE = 5000
 
@@ -46,9 +49,9 @@ def add_ps_input_parameters(alg, input_name="INPUT", optional_fields=("Z", "INCI
     """Add the PS input parameters to ``alg`` (call from ``initAlgorithm``).
 
     Adds ``input_name`` (point feature source), ``DATE_FIELDS`` (optional string),
-    ``ID_FIELD`` (optional field) and, as asked in ``optional_fields``, ``Z_FIELD`` and
-    ``INCIDENCE_FIELD`` (optional numeric fields). For an input not called ``INPUT`` the
-    companions are prefixed: ``<input_name>_DATE_FIELDS`` etc.
+    ``UNIT`` (mm / cm / m of the date fields, default mm), ``ID_FIELD`` (optional field)
+    and, as asked in ``optional_fields``, ``Z_FIELD`` and ``INCIDENCE_FIELD`` (optional numeric
+    fields). For an input not called ``INPUT`` the companions are prefixed: ``<input_name>_DATE_FIELDS`` etc.
     """
     source = QgsProcessingParameterFeatureSource(
         input_name,
@@ -58,8 +61,9 @@ def add_ps_input_parameters(alg, input_name="INPUT", optional_fields=("Z", "INCI
     source.setHelp(
         alg.tr(
             "Point layer or table of PS/SBAS points with one displacement field per acquisition date "
-            "(mm, cumulative). GeoPackage, Shapefile, GeoJSON, CSV (EGMS: easting/northing; "
-            "longitude/latitude) and StaMPS-Visualizer CSV are read."
+            "(cumulative; mm unless the unit says otherwise). GeoPackage, Shapefile, GeoJSON, CSV (EGMS: "
+            "easting/northing, also inside the downloaded ZIP; longitude/latitude) and StaMPS-Visualizer "
+            "CSV are read."
         )
     )
     alg.addParameter(source)
@@ -76,6 +80,21 @@ def add_ps_input_parameters(alg, input_name="INPUT", optional_fields=("Z", "INCI
         )
     )
     alg.addParameter(dates)
+    unit = QgsProcessingParameterEnum(
+        _param_name(input_name, "UNIT"),
+        alg.tr("Unit of the displacement fields"),
+        options=list(units.UNITS),
+        defaultValue=0,
+    )
+    unit.setHelp(
+        alg.tr(
+            "mm (EGMS, StaMPS), cm (e.g. SARscape / P-SBAS products) or m. The series are converted to mm "
+            "as they are read, so every threshold and output is in mm. A warning is given when the values "
+            "look like another unit (the layer's velocity field disagrees with the series, or the series "
+            "are implausibly smooth or rough for the unit)."
+        )
+    )
+    alg.addParameter(unit)
     id_field = QgsProcessingParameterField(
         _param_name(input_name, "ID_FIELD"),
         alg.tr("Point id field"),
@@ -94,7 +113,10 @@ def add_ps_input_parameters(alg, input_name="INPUT", optional_fields=("Z", "INCI
             optional=True,
         )
         z.setHelp(
-            alg.tr("Elevation of each point in metres; empty = a field named height/z/elevation if any.")
+            alg.tr(
+                "Elevation of each point in metres; empty = the first field named height, height_ortho, "
+                "height_ellipse, elevation, elev, topo, hgt, dem or z (any case) if any."
+            )
         )
         alg.addParameter(z)
     if "INCIDENCE" in optional_fields:
@@ -202,6 +224,12 @@ def _read_with_iterator(alg, parameters, context, feedback, input_name, options)
                 x.append(np.nan)
                 y.append(np.nan)
             else:
+                if geometry.isMultipart() and geometry.constGet().numGeometries() != 1:
+                    raise QgsProcessingException(
+                        f"{input_name}: feature {feature.id()} is a multi-point with "
+                        f"{geometry.constGet().numGeometries()} parts; a PS is one point: split it (Vector > "
+                        "Geometry Tools > Multipart to Singleparts)"
+                    )
                 point = geometry.vertexAt(0)
                 x.append(point.x())
                 y.append(point.y())
@@ -236,19 +264,30 @@ def _read_with_iterator(alg, parameters, context, feedback, input_name, options)
     return core_io.ps_from_columns(columns, x, y, crs, field_order=names, **options)
 
 
+def _unit(alg, parameters, input_name, context):
+    name = _param_name(input_name, "UNIT")
+    if alg.parameterDefinition(name) is None or parameters.get(name) is None:
+        return "mm"
+    return units.UNITS[alg.parameterAsEnum(parameters, name, context)]
+
+
 def read_ps(alg, parameters, context, feedback, input_name="INPUT", require_projected=True):
     """Read the PS input of ``alg`` into a :class:`~core.psdata.PSDataset` (METHODS.md 1).
 
+    The series come in mm whatever the ``UNIT`` parameter says they are in; when the values
+    look like another unit (:func:`core.units.unit_warnings`) a warning is pushed.
     Raises :class:`QgsProcessingException` naming the parameter and what is wrong (no date
     fields, duplicate dates, text in a date field, impossible date, empty layer, ...).
     The input is only read, never modified.
     """
+    unit = _unit(alg, parameters, input_name, context)
     options = {
         "date_fields": _string_param(alg, parameters, _param_name(input_name, "DATE_FIELDS"), context),
         "id_field": _string_param(alg, parameters, _param_name(input_name, "ID_FIELD"), context) or None,
         "z_field": _string_param(alg, parameters, _param_name(input_name, "Z_FIELD"), context) or None,
         "incidence_field": _string_param(alg, parameters, _param_name(input_name, "INCIDENCE_FIELD"), context)
         or None,
+        "unit": unit,
     }
     try:
         fast = _fast_path_file(alg, parameters, input_name, context)
@@ -267,9 +306,19 @@ def read_ps(alg, parameters, context, feedback, input_name="INPUT", require_proj
                 feedback.pushInfo(note)
     except ValueError as exc:
         raise QgsProcessingException(f"{input_name}: {exc}") from exc
+    duplicate = first_duplicate(ps.ids)
+    if duplicate is not None and feedback is not None:
+        feedback.pushWarning(
+            f"{input_name}: the id field {ps.id_field or 'id'!r} holds {duplicate[0]!r} at rows "
+            f"{', '.join(map(str, duplicate[1][:5]))}: ids are not unique, so outputs cannot be joined back "
+            "by id and a decomposition file cannot be paired with this layer"
+        )
     if feedback is not None:
         feedback.pushInfo(
             f"{input_name}: {ps.n_points} points, {ps.n_dates} dates "
-            f"({ps.dates[0]} .. {ps.dates[-1]}), CRS {ps.crs or 'unknown'}"
+            f"({ps.dates[0]} .. {ps.dates[-1]}), CRS {ps.crs or 'unknown'}, series read in {unit}"
+            + ("" if unit == "mm" else " and converted to mm")
         )
+        for warning in units.unit_warnings(ps, unit):
+            feedback.pushWarning(f"{_param_name(input_name, 'UNIT')}: {warning}")
     return ps

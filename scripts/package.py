@@ -15,8 +15,8 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN_NAME = "subsidence_lab"
-INCLUDE_TOP = ("__init__.py", "plugin.py", "compat.py", "metadata.txt", "README.md", "LICENSE", "core",
-               "processing_provider", "ui", "resources")
+INCLUDE_TOP = ("__init__.py", "plugin.py", "compat.py", "symbology.py", "metadata.txt", "README.md",
+               "LICENSE", "core", "processing_provider", "ui", "resources")
 EXCLUDE_PARTS = ("__pycache__",)
 
 

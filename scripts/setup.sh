@@ -13,23 +13,22 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${SUBSIDENCE_LAB_VENV:-/opt/subsidence-lab-venv}"
 say() { echo "[setup] $*" >&2; }
 
-# Which Debian: VERSION_ID of os-release, else the codename, else /etc/debian_version.
-release=""
-if [ -r /etc/os-release ]; then
-  release="$(. /etc/os-release; echo "${VERSION_ID:-${VERSION_CODENAME:-}}")"
+# Which Debian: os-release's VERSION_ID, else its codename, else /etc/debian_version.
+# (SUBSIDENCE_LAB_OS_RELEASE names another os-release file: the tests use it with --plan.)
+os_release="${SUBSIDENCE_LAB_OS_RELEASE:-/etc/os-release}"
+release="" distro=""
+if [ -r "$os_release" ]; then
+  distro="$(. "$os_release"; echo "${ID:-}")"
+  release="$(. "$os_release"; echo "${VERSION_ID:-${VERSION_CODENAME:-}}")"
 fi
-[ -n "$release" ] || release="$(cut -d. -f1 /etc/debian_version 2>/dev/null || true)"
-case "$release" in
-  12* | bookworm*) debian=12 ;;
-  13* | trixie*) debian=13 ;;
-  *) say "unsupported system (os-release: '${release:-none}'): Debian 12 or 13 needed"; exit 1 ;;
+if [ -z "$release" ] && [ -z "${SUBSIDENCE_LAB_OS_RELEASE:-}" ] && [ -r /etc/debian_version ]; then
+  distro="debian" release="$(cut -d. -f1 /etc/debian_version)"
+fi
+case "$distro:$release" in
+  debian:12* | debian:bookworm*) debian=12 ;;
+  debian:13* | debian:trixie*) debian=13 ;;
+  *) say "unsupported system (${distro:-unknown} ${release:-?}): Debian 12 or 13 needed"; exit 1 ;;
 esac
-
-# One set-up at a time: several test runs may start together on a shared machine.
-lock="${TMPDIR:-/tmp}/subsidence-lab-setup.lock"
-if exec 9>>"$lock"; then
-  flock -w 1800 9 || { say "another set-up held $lock for 30 minutes; giving up"; exit 1; }
-fi
 
 debs=(python3-qgis qgis qgis-providers python3-gdal python3-numpy python3-scipy python3-matplotlib
       python3-dask python3-distributed python3-zarr python3-venv python3-pip xvfb xauth git)
@@ -38,6 +37,19 @@ if [ "$debian" = 12 ]; then
   reqs+=("$here/requirements-torch.txt")
 else
   debs+=(python3-torch)
+fi
+
+if [ "${1:-}" = --plan ]; then  # say what would be installed, install nothing
+  echo "debian $debian"
+  echo "debs ${debs[*]}"
+  echo "pip ${reqs[*]##*/}"
+  exit 0
+fi
+
+# One set-up at a time: several test runs may start together on a shared machine.
+lock="${TMPDIR:-/tmp}/subsidence-lab-setup.lock"
+if exec 9>>"$lock"; then
+  flock -w 1800 9 || { say "another set-up held $lock for 30 minutes; giving up"; exit 1; }
 fi
 
 missing=()

@@ -12,6 +12,7 @@
 # beside it, and /proc, /sys and /dev are bind-mounted; every mount is undone on exit. The
 # root's Debian packages and venv persist, so a second run only re-runs the tests.
 set -euo pipefail
+{ # read whole before it runs: a checkout updated during a run cannot change the running script
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 suite="trixie"
 if [ $# -gt 0 ] && [[ "$1" != -* ]]; then suite="$1"; shift; fi
@@ -35,6 +36,16 @@ quiet() {  # run a command with its output in a log; show the log's tail if it f
 [ "$(id -u)" -eq 0 ] || { say "run as root (debootstrap, chroot and mount need it)"; exit 1; }
 case "$root" in "$here"/*) say "the root must be outside the checkout: $root"; exit 1 ;; esac
 [ -d "$shared" ] || { say "no $shared beside the checkout (the tests read shared/realdata)"; exit 1; }
+[ "$name" != shared ] || { say "the checkout may not be called 'shared' (../shared sits beside it)"; exit 1; }
+
+# One run per root; mounts left by a run that was killed are undone first (a later `rm -rf` of
+# the root must never reach this machine's /dev or /proc).
+mkdir -p "$roots"
+exec 8>"$root.lock"
+flock -n 8 || { say "another run is using $root"; exit 1; }
+findmnt -rn -o TARGET | awk -v r="$root/" 'index($0, r) == 1' | sort -r | while read -r stale; do
+  umount -R -l "$stale" 2>/dev/null || true
+done
 
 if ! command -v debootstrap >/dev/null; then
   say "installing debootstrap"
@@ -47,7 +58,6 @@ if [ ! -f "$root/.subsidence-lab-root" ]; then
   # Built under a temporary name and renamed when complete: an interrupted build is never reused.
   partial="$root.partial"
   rm -rf "$partial"
-  mkdir -p "$roots"
   say "building a Debian $suite root in $root with debootstrap (5-10 minutes)"
   quiet debootstrap debootstrap --variant=minbase --include=ca-certificates,sudo \
     "$suite" "$partial" "$mirror"
@@ -113,3 +123,4 @@ rc=$?
 set -e
 say "Debian $suite: exit $rc"
 exit "$rc"
+}

@@ -176,11 +176,9 @@ def test_stable_polygons_in_another_crs_select_the_points_outside_the_bowls(prov
 def test_bad_inputs_name_the_parameter(provider, area_files, tmp_path):
     from qgis.core import QgsProcessingException
 
-    area, _, path, no_z, dec, _, _ = area_files
+    area, _, path, _, dec, _, _ = area_files
     with pytest.raises(QgsProcessingException, match="ERROR_COMPONENTS"):
         _run({"INPUT": str(path), "ERROR_COMPONENTS": "3,x", "OUTPUT": str(tmp_path / "a.gpkg")})
-    with pytest.raises(QgsProcessingException, match="Z_FIELD"):
-        _run({"INPUT": str(no_z), "POLYNOMIAL": 3, "OUTPUT": str(tmp_path / "b.gpkg")})
     other = decompose_ps(area.ps.subset(np.arange(area.ps.n_points - 1)), k=4)
     other_path = tmp_path / "other.npz"
     other.save(other_path)

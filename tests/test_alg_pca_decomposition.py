@@ -127,7 +127,8 @@ def test_zero_components_uses_the_suggestion(provider, area_file, tmp_path):
     assert sorted(f["label"] for f in table.getFeatures()) == sorted(ref.labels)
     assert result["TEMPORAL"].featureCount() == area.ps.n_dates
     names = [f.name() for f in result["OUTPUT"].fields()]
-    assert names == ["id"] + [f"PC{j + 1}" for j in range(ref.k)]
+    # the id, the input's other fields (carried through by default), then the component maps
+    assert names == ["id", "height"] + [f"PC{j + 1}" for j in range(ref.k)]
 
 
 def test_dem_raster_gives_the_elevation_correlation(provider, area_file, tmp_path):

@@ -106,7 +106,13 @@ def test_without_torch_or_dask_every_algorithm_is_listed_and_says_how_to_install
     # every module of the repository gives its algorithm, plus the two added ones
     assert len(listed) == len(ALG_MODULES) + 2, sorted(listed)
     assert {"pcadecomposition", "pcaerrorremoval", "lazytorch", "eagertorch"} <= set(listed)
-    for name in ("lazytorch", "eagertorch"):
+    needs_torch = {
+        "lazytorch",
+        "eagertorch",
+        "amlstmsimulation",
+        "amlstmprediction",
+    }  # the AM-LSTM (Cao et al.)
+    for name in needs_torch:
         ok, message, help_text = listed[name]
         assert not ok
         assert "torch" in message and "apt install python3-torch" in message
@@ -115,7 +121,7 @@ def test_without_torch_or_dask_every_algorithm_is_listed_and_says_how_to_install
     # The stack algorithm computes on dask only: it stays listed and says how to install it.
     ok, message, _ = listed["stackpcaerrorremoval"]
     assert not ok and "apt install python3-dask" in message
-    for name in set(listed) - {"lazytorch", "eagertorch", "stackpcaerrorremoval"}:
+    for name in set(listed) - needs_torch - {"stackpcaerrorremoval"}:
         assert listed[name][0] is True, (name, listed[name][1])
 
 

@@ -87,8 +87,14 @@ def test_spatial_statistics_of_planted_maps():
           "lag1_autocorrelation": 0.8, "morans_i": 0.9}, "deformation"),
         ({"seasonal_r2": 0.15, "seasonal_p_value": 0.01, "elevation_correlation": 0.7,
           "lag1_autocorrelation": 0.1, "long_wavelength_r2": 0.7, "morans_i": 0.9}, "orbital"),
+        # A significant annual cycle on a smooth map not tied to the terrain: seasonal motion
+        # or atmosphere mixed with a ramp, so not removed (rule 7a, conservative classes).
         ({"seasonal_r2": 0.3, "seasonal_p_value": 1e-5, "elevation_correlation": 0.2,
-          "lag1_autocorrelation": 0.1, "long_wavelength_r2": 0.7, "morans_i": 0.9}, "orbital"),
+          "lag1_autocorrelation": 0.1, "long_wavelength_r2": 0.7, "morans_i": 0.9}, "ambiguous"),
+        # Rule 7a: persistence beyond chance (lag-1 3 standard errors above 0 at n dates).
+        ({"lag1_autocorrelation": 0.45, "morans_i": 0.9, "n_dates": 60.0}, "ambiguous"),
+        ({"lag1_autocorrelation": 0.30, "morans_i": 0.9, "n_dates": 60.0}, "orbital"),
+        ({"lag1_autocorrelation": 0.30, "morans_i": 0.9, "n_dates": 210.0}, "ambiguous"),
         # An older decomposition file without the p-value: the dominant-cycle rule only.
         ({"seasonal_r2": 0.3, "elevation_correlation": 0.7, "lag1_autocorrelation": 0.1,
           "long_wavelength_r2": 0.7, "morans_i": 0.9}, "orbital"),

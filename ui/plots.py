@@ -7,16 +7,14 @@ serves a ``FigureCanvasQTAgg`` in a dock and a PNG written headless.
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from ..core.scales import symmetric_limit
+
 SUBSIDENCE_CMAP = "RdBu"  # red = subsidence (negative), blue = uplift
 
 
 def symmetric_limits(values, percentile=98.0):
     """A colour range symmetric about 0 that ignores the most extreme 2 % (outliers, NaN)."""
-    finite = np.abs(np.asarray(values, dtype=float))
-    finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
-        return -1.0, 1.0
-    v = float(np.percentile(finite, percentile)) or 1.0
+    v = symmetric_limit(values, percentile)
     return -v, v
 
 

@@ -1,0 +1,339 @@
+"""AM-LSTM: an LSTM with DA-RNN input attention over aquifer layers (METHODS.md section 5).
+
+Cao et al. simulate monthly subsidence from the water levels of several aquifer layers with an
+input-attention LSTM; the attention has the form of DA-RNN's input attention (Qin et al. 2017,
+eq. 8-10). At every step t of a window of T months, for every driver (layer) k:
+
+    a_t^k = v_e^T tanh(W_e [h_{t-1}; C_{t-1}] + U_e x^k + b_e)     x^k: layer k over the window
+    b_t^k = softmax_k(a_t^k)
+    x~_t  = (b_t^1 x_t^1, ..., b_t^n x_t^n)  -> LSTM cell
+
+The tanh matters: with one linear score layer (as in several public ports) the ``W_e [h; C]``
+term is the same for every k and cancels in the softmax, so the weights would ignore the
+hidden state. The same network with ``attention=False`` (``x~_t = x_t``) is the plain LSTM
+baseline.
+
+Many small networks train as one tensor program: every parameter carries a leading "model"
+dimension M (one network per well, or per PS point) and the cell runs with ``torch.bmm`` over
+it. The loss is the sum of the models' own losses, and Adam is elementwise, so each network
+trains exactly as it would alone (same initial weights, same mini-batch order); early stopping
+keeps each model's best-validation weights. torch is imported lazily, so ``core`` imports
+without it.
+"""
+
+import math
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+INSTALL_HINT = (
+    "PyTorch (CPU) is needed for the AM-LSTM. Debian 12 / QGIS 3.22: "
+    "pip install torch==2.13.0 (the CPU wheel; never a CUDA build). "
+    "Debian 13 / QGIS 3.40: apt install python3-torch."
+)
+SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST = 0, 1, 2
+
+
+def import_torch():
+    """torch, or ``ImportError`` saying how to install it (CPU only)."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    return torch
+
+
+def torch_available() -> bool:
+    try:
+        import_torch()
+    except ImportError:
+        return False
+    return True
+
+
+@contextmanager
+def _threads_for(torch, n_models):
+    """One thread for a few small networks: their ops are too small to split, and on a busy
+    machine a second thread only spins (measured 45 ms vs 1.4 s per step for one network)."""
+    before = torch.get_num_threads()
+    if n_models < 256 and before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+class TrainingCancelledError(Exception):
+    """Raised when the cancel check says stop (between epochs, or between mini-batches)."""
+
+
+@dataclass
+class TrainingConfig:
+    """Training parameters (Cao et al.: hidden 16, up to 100 epochs, Adam, early stopping).
+
+    **[choice]** window 12 months, 70/15/15 chronological split, batch size 8 (the best of the
+    paper's 8/16/32/64/128 on three of its six points), learning rate 0.005, patience 15.
+    """
+
+    window: int = 12
+    hidden_size: int = 16
+    batch_size: int = 8
+    learning_rate: float = 0.005
+    epochs: int = 100
+    patience: int = 15
+    train_fraction: float = 0.7
+    validation_fraction: float = 0.15
+    seed: int = 0
+    chunk_models: int = 2048
+    drivers: str = "change"
+
+    def validate(self):
+        for name in ("window", "hidden_size", "batch_size", "epochs", "patience", "chunk_models"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if not 0.0 < self.learning_rate < 1.0:
+            raise ValueError(f"learning_rate: must be in (0, 1), got {self.learning_rate}")
+        if not 0.0 < self.train_fraction < 1.0:
+            raise ValueError(f"train_fraction: must be in (0, 1), got {self.train_fraction}")
+        if not 0.0 <= self.validation_fraction < 1.0 - self.train_fraction:
+            raise ValueError(
+                f"validation_fraction: must be in [0, {1.0 - self.train_fraction:.2f}), "
+                f"got {self.validation_fraction}"
+            )
+        if self.drivers not in ("level", "change"):
+            raise ValueError(f"drivers: expected 'level' or 'change', got {self.drivers!r}")
+        return self
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def init_params(n_models, n_layers, config: TrainingConfig, attention=True):
+    """Parameters of M identical networks (one draw from ``config.seed``, copied M times), so
+    a model's start does not depend on how many models train beside it."""
+    torch = import_torch()
+    gen = torch.Generator().manual_seed(int(config.seed))
+    h, t, n = config.hidden_size, config.window, n_layers
+
+    def uniform(shape, bound):
+        return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2.0 - 1.0) * bound
+
+    k = 1.0 / math.sqrt(h)
+    one = {
+        "w_gates": uniform((4 * h, h + n), k),  # acts on [h_{t-1}; x~_t]: gates i, f, g, o
+        "b_gates": uniform((4 * h,), k),
+        "w_out": uniform((h,), k),
+        "b_out": uniform((1,), k),
+    }
+    if attention:
+        one["w_e"] = uniform((t, 2 * h), 1.0 / math.sqrt(2 * h))
+        one["u_e"] = uniform((t, t), 1.0 / math.sqrt(t))
+        one["b_e"] = torch.zeros(t, dtype=torch.float64)
+        one["v_e"] = uniform((t,), 1.0 / math.sqrt(t))
+    return {
+        name: value.to(torch.float32).unsqueeze(0).expand(n_models, *value.shape).clone()
+        for name, value in one.items()
+    }
+
+
+def input_attention(params, driver_scores, h, c):
+    """Attention weights b_t (M, B, L) over the L layers (DA-RNN eq. 8-9).
+
+    ``driver_scores`` = ``U_e x^k + b_e`` for every layer, (M, B, L, T) (computed once per
+    window); ``h``, ``c`` the previous hidden and cell states (M, B, H).
+    """
+    torch = import_torch()
+    state = torch.bmm(torch.cat([h, c], dim=-1), params["w_e"].transpose(1, 2))  # (M, B, T)
+    e = torch.tanh(driver_scores + state.unsqueeze(2))  # (M, B, L, T)
+    scores = torch.einsum("mblt,mt->mbl", e, params["v_e"])
+    return torch.softmax(scores, dim=-1)
+
+
+def driver_scores(params, x):
+    """``U_e x^k + b_e`` for each layer k over its whole window: (M, B, T, L) -> (M, B, L, T)."""
+    torch = import_torch()
+    return torch.einsum("mbtl,mst->mbls", x, params["u_e"]) + params["b_e"][:, None, None, :]
+
+
+def forward(params, x, attention=True):
+    """Simulated (scaled) target at each window's last month, and the attention weights.
+
+    Args:
+        params: from :func:`init_params` (with attention parameters when ``attention``).
+        x: (M, B, T, L) scaled drivers, float32.
+
+    Returns:
+        ``(y, weights)``: (M, B) and (M, B, T, L) (None without attention).
+    """
+    torch = import_torch()
+    m, b, t_len, _ = x.shape
+    hidden = params["w_out"].shape[-1]
+    h = x.new_zeros(m, b, hidden)
+    c = x.new_zeros(m, b, hidden)
+    w_gates = params["w_gates"].transpose(1, 2)  # (M, H + L, 4H)
+    bias = params["b_gates"].unsqueeze(1)
+    scores = driver_scores(params, x) if attention else None
+    weights = []
+    for step in range(t_len):
+        x_t = x[:, :, step, :]
+        if attention:
+            beta = input_attention(params, scores, h, c)
+            weights.append(beta)
+            x_t = beta * x_t
+        gates = torch.baddbmm(bias, torch.cat([h, x_t], dim=-1), w_gates)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+    y = (h * params["w_out"].unsqueeze(1)).sum(-1) + params["b_out"]
+    return y, (torch.stack(weights, dim=2) if attention else None)
+
+
+def _masked_loss(pred, target, mask):
+    """Per-model mean squared error over the observed targets, (M,)."""
+    diff = (pred - target) * mask
+    return (diff * diff).sum(-1) / mask.sum(-1).clamp(min=1.0)
+
+
+def train_models(x_groups, group_of_model, y, split, config: TrainingConfig, attention=True, progress=None):
+    """Train one network per model, batched (see the module docstring).
+
+    Args:
+        x_groups: (G, N, T, L) scaled driver windows of G groups (wells), float.
+        group_of_model: (M,) group of each model (several PS points share their well's drivers).
+        y: (M, N) scaled targets at each window's last month, NaN where not observed.
+        split: (N,) ``SPLIT_TRAIN`` / ``SPLIT_VALIDATION`` / ``SPLIT_TEST`` per window.
+        config: :class:`TrainingConfig`.
+        attention: AM-LSTM (True) or the plain LSTM (False).
+        progress: optional ``progress(fraction, message)``; it may raise (or return False) to
+            cancel, checked after every epoch.
+
+    Returns:
+        ``(params, history)``: numpy arrays with the leading model dimension (the weights of each
+        model's best validation epoch) and a dict ``epochs_run`` (M,), ``best_epoch`` (M,),
+        ``train_loss``/``val_loss`` (per epoch, mean over models).
+    """
+    torch = import_torch()
+    config.validate()
+    xg = torch.as_tensor(np.asarray(x_groups, dtype=np.float32))
+    groups = np.asarray(group_of_model, dtype=np.int64)
+    y_np = np.asarray(y, dtype=np.float32)
+    split = np.asarray(split)
+    train_idx = np.flatnonzero(split == SPLIT_TRAIN)
+    val_idx = np.flatnonzero(split == SPLIT_VALIDATION)
+    if train_idx.size == 0:
+        raise ValueError("split: no training window")
+    n_models, n_layers = y_np.shape[0], xg.shape[-1]
+    chunks = [
+        np.arange(s, min(s + config.chunk_models, n_models)) for s in range(0, n_models, config.chunk_models)
+    ]
+    out = {}
+    epochs_run = np.zeros(n_models, dtype=np.int64)
+    best_epoch = np.zeros(n_models, dtype=np.int64)
+    curves = {"train_loss": np.zeros(config.epochs), "val_loss": np.zeros(config.epochs)}
+    with _threads_for(torch, n_models):
+        for chunk_no, members in enumerate(chunks):
+            state = _train_chunk(
+                torch,
+                xg[torch.as_tensor(groups[members])],
+                y_np[members],
+                train_idx,
+                val_idx,
+                config,
+                attention,
+                n_layers,
+                lambda epoch, chunk_no=chunk_no: _report(
+                    progress,
+                    (chunk_no * config.epochs + epoch) / (len(chunks) * config.epochs),
+                    epoch,
+                    config,
+                ),
+            )
+            for name, value in state["params"].items():
+                out.setdefault(name, []).append(value)
+            epochs_run[members] = state["epochs_run"]
+            best_epoch[members] = state["best_epoch"]
+            for key in curves:
+                curves[key][: state["epochs_run"]] += state[key] * members.size / n_models
+    params = {name: np.concatenate(parts) for name, parts in out.items()}
+    return params, {"epochs_run": epochs_run, "best_epoch": best_epoch, **curves}
+
+
+def _report(progress, fraction, epoch, config):
+    if progress is None:
+        return
+    if progress(min(fraction, 1.0), f"epoch {epoch}/{config.epochs}") is False:
+        raise TrainingCancelledError("cancelled")
+
+
+def _train_chunk(torch, x, y_np, train_idx, val_idx, config, attention, n_layers, on_epoch):
+    m = y_np.shape[0]
+    target = torch.as_tensor(np.nan_to_num(y_np))
+    mask = torch.as_tensor(np.isfinite(y_np).astype(np.float32))
+    params = {k: v.requires_grad_() for k, v in init_params(m, n_layers, config, attention).items()}
+    best = {k: v.detach().clone() for k, v in params.items()}
+    optimizer = torch.optim.Adam(list(params.values()), lr=config.learning_rate)
+    rng = np.random.default_rng(int(config.seed))
+    best_loss = torch.full((m,), float("inf"))
+    wait = torch.zeros(m, dtype=torch.int64)
+    best_epoch = torch.zeros(m, dtype=torch.int64)
+    train_curve, val_curve = np.zeros(config.epochs), np.zeros(config.epochs)
+    has_val = mask[:, val_idx].sum(-1) > 0 if val_idx.size else torch.zeros(m, dtype=torch.bool)
+    epoch = 0
+    for epoch in range(1, config.epochs + 1):
+        order = train_idx[rng.permutation(train_idx.size)]
+        train_sum = torch.zeros(m)
+        for start in range(0, order.size, config.batch_size):
+            batch = torch.as_tensor(order[start : start + config.batch_size])
+            pred, _ = forward(params, x[:, batch], attention)
+            loss = _masked_loss(pred, target[:, batch], mask[:, batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            optimizer.step()
+            train_sum += loss.detach() * batch.numel()
+        train_loss = train_sum / order.size
+        with torch.no_grad():
+            if val_idx.size:
+                vb = torch.as_tensor(val_idx)
+                val_loss = _masked_loss(forward(params, x[:, vb], attention)[0], target[:, vb], mask[:, vb])
+                val_loss = torch.where(has_val, val_loss, train_loss)
+            else:
+                val_loss = train_loss
+            improved = val_loss < best_loss
+            best_loss = torch.where(improved, val_loss, best_loss)
+            wait = torch.where(improved, torch.zeros_like(wait), wait + 1)
+            best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
+            for name, value in params.items():
+                best[name][improved] = value.detach()[improved]
+        train_curve[epoch - 1] = float(train_loss.mean())
+        val_curve[epoch - 1] = float(val_loss.mean())
+        on_epoch(epoch)
+        if bool((wait >= config.patience).all()):
+            break
+    return {
+        "params": {k: v.numpy() for k, v in best.items()},
+        "epochs_run": epoch,
+        "best_epoch": best_epoch.numpy(),
+        "train_loss": train_curve[:epoch],
+        "val_loss": val_curve[:epoch],
+    }
+
+
+def predict_models(params, x_groups, group_of_model, attention=True, chunk_models=2048):
+    """Scaled predictions (M, N) and attention weights (M, N, T, L) (None without attention)."""
+    torch = import_torch()
+    xg = torch.as_tensor(np.asarray(x_groups, dtype=np.float32))
+    groups = np.asarray(group_of_model, dtype=np.int64)
+    preds, weights = [], []
+    with torch.no_grad(), _threads_for(torch, groups.size):
+        for start in range(0, groups.size, chunk_models):
+            sel = slice(start, start + chunk_models)
+            chunk = {k: torch.as_tensor(np.asarray(v[sel], dtype=np.float32)) for k, v in params.items()}
+            pred, beta = forward(chunk, xg[torch.as_tensor(groups[sel])], attention)
+            preds.append(pred.numpy())
+            if beta is not None:
+                weights.append(beta.numpy())
+    return np.concatenate(preds), (np.concatenate(weights) if weights else None)
