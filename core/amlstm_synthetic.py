@@ -6,6 +6,8 @@ monthly deformation, with the well's heads as drivers. Scoring against the gener
 keeps the method from being judged by its own noisy input.
 """
 
+import warnings
+
 import numpy as np
 
 from .amlstm_data import SimulationData, attach_groundwater, monthly_increments
@@ -19,7 +21,10 @@ def subsidence_wells(area):
 def point_targets(area, well_ids, radius_m=300.0, truth=True):
     """Per PS point in the wells' buffers: ids, owning well, months and monthly increments."""
     gw = area.groundwater
-    series = area.deformation_vertical_mm if truth else area.ps.displacement_mm
+    if truth:
+        series = area.deformation_vertical_mm
+    else:  # what buffer sampling sees: observed LOS (errors, gaps) turned vertical
+        series = area.ps.displacement_mm / np.cos(np.deg2rad(area.ps.incidence_deg))[:, None]
     ids, owner, rows = [], [], []
     for wid in well_ids:
         w = int(np.flatnonzero(gw.well_ids == wid)[0])
@@ -32,10 +37,13 @@ def point_targets(area, well_ids, radius_m=300.0, truth=True):
     return np.array(ids), np.array(owner), months, inc
 
 
-def well_data(area, well_ids=None, radius_m=300.0) -> SimulationData:
-    """:class:`SimulationData` of ``well_ids`` (default: the subsidence wells) from the truth."""
+def well_data(area, well_ids=None, radius_m=300.0, truth=True) -> SimulationData:
+    """:class:`SimulationData` of ``well_ids`` (default: the subsidence wells) from the truth (or,
+    with ``truth=False``, from the observed series, gaps skipped)."""
     well_ids = list(well_ids) if well_ids is not None else subsidence_wells(area)
-    _ids, owner, months, inc = point_targets(area, well_ids, radius_m)
-    target = np.stack([np.mean(inc[owner == wid], axis=0) for wid in well_ids])
+    _ids, owner, months, inc = point_targets(area, well_ids, radius_m, truth)
+    with warnings.catch_warnings():  # the first month has no increment: an all-NaN mean
+        warnings.simplefilter("ignore", RuntimeWarning)
+        target = np.stack([np.nanmean(inc[owner == wid], axis=0) for wid in well_ids])
     base = SimulationData(np.array(well_ids), [], months, np.zeros((len(well_ids), 0, months.size)), target)
     return attach_groundwater(base, area.groundwater)

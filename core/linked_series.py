@@ -4,9 +4,9 @@ The time-series dock gathers, besides the PS layer's own date fields:
 
 * the **corrected layer** written by the PCA error removal: same point ids and date fields;
 * the **members layer** of the buffer sampling: one row per (PS, well) with ``feature_id``
-  (the well), ``distance_m``, the PS's date fields and optionally its predicted series as
-  fields ``amlstm_<YYYYMMDD>`` / ``lstm_<YYYYMMDD>`` / ``physical_<YYYYMMDD>`` (cumulative mm,
-  same reference as the PS);
+  (the well), ``distance_m`` and the PS's date fields;
+* the **AM-LSTM members layer** of the AM-LSTM simulation: the member PS (id, ``feature_id``)
+  with each PS's simulated monthly deformation as ``amlstm_<YYYYMMDD>`` fields (increments, mm);
 * the **series table** per well (``feature_id``, ``date``, ``value_mm`` buffer mean, cumulative;
   ``increment_mm``; ``count``; ``gw_<layer>`` groundwater levels in m);
 * the **predictions table** per well (``feature_id``, ``date``, ``observed_mm``,
@@ -15,7 +15,7 @@ The time-series dock gathers, besides the PS layer's own date fields:
 
 The dock reads rows as plain dicts (field -> Python value, None for NULL, dates as text);
 these functions turn them into dated arrays. Predicted monthly increments are shown cumulated
-(:func:`well_predictions`) so they can be read against the displacement curves.
+(:func:`well_predictions`, :func:`cumulate_from`) so they read against the displacement curves.
 """
 
 from typing import Dict, List, Sequence, Tuple
@@ -61,12 +61,35 @@ def prefixed_series(attributes: Dict[str, object], prefix: str) -> Tuple[np.ndar
 
 
 def member_predictions(attributes: Dict[str, object]) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
-    """Per-PS predicted series held by a members-layer row: curve -> (dates, cumulative mm)."""
+    """Per-PS predictions of an AM-LSTM members row: curve -> (months, monthly increments in mm)."""
     out = {}
     for curve in PREDICTION_CURVES:
         dates, values = prefixed_series(attributes, f"{curve}_")
         if dates.size:
             out[curve] = (dates, values)
+    return out
+
+
+def previous_month(date) -> np.datetime64:
+    """The first day of the month before ``date``'s month."""
+    return (np.datetime64(date, "M") - 1).astype("datetime64[D]")
+
+
+def cumulate_from(months, increments, dates, values) -> np.ndarray:
+    """Monthly increments as a cumulative series in the reference of the series (dates, values).
+
+    The level before the first increment is the series linearly interpolated at the start of the
+    previous month (increment_mm is the change since the previous month), so the cumulated curve
+    continues the displacement it models. NaN increments are gaps (the level carries over).
+    """
+    days = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(values)
+    start = previous_month(np.asarray(months, dtype="datetime64[D]")[0]).astype(np.int64)
+    anchor = float(np.interp(start, days[ok], values[ok])) if ok.sum() >= 1 else 0.0
+    increments = np.asarray(increments, dtype=np.float64)
+    out = anchor + np.cumsum(np.nan_to_num(increments))
+    out[~np.isfinite(increments)] = np.nan
     return out
 
 

@@ -86,7 +86,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .psdata import DAYS_PER_YEAR
+from .psdata import years_since_first
 
 DEFAULT_K = 6
 CHUNK_ROWS = 8192
@@ -294,7 +294,7 @@ def _years(dates, n):
     dates = np.asarray(dates, dtype="datetime64[D]")
     if dates.shape != (n,):
         raise ValueError(f"dates: expected {n} dates (one per column), got shape {dates.shape}")
-    return (dates - dates[0]).astype(np.int64) / DAYS_PER_YEAR
+    return years_since_first(dates)
 
 
 def _interpolate_gaps(rows, t, offset=None, flat=None):

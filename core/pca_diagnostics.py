@@ -92,7 +92,7 @@ error-removal step.
 
 import numpy as np
 
-from .psdata import DAYS_PER_YEAR
+from .psdata import years_since_first
 
 LINEAR_R2_MIN = 0.7
 SEASONAL_R2_MIN = 0.4
@@ -244,8 +244,7 @@ def component_diagnostics(dec, x=None, y=None, z=None):
     k = dec.sigma.shape[0]
     years = None
     if dec.dates is not None:
-        dates = np.asarray(dec.dates, dtype="datetime64[D]")
-        years = (dates - dates[0]).astype(np.int64) / DAYS_PER_YEAR
+        years = years_since_first(dec.dates)
     temporal = temporal_diagnostics(dec.temporal, years)
     spatial = dec.spatial
     with np.errstate(invalid="ignore"):

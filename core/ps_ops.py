@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .field_names import LOS_UP_FIELD_CANDIDATES, find_field
-from .psdata import DAYS_PER_YEAR, PSDataset
+from .psdata import PSDataset, years_since_first
 
 # Beyond this the 1/cos(theta) factor explodes; SAR incidence angles are 20..50 degrees.
 MAX_INCIDENCE_DEG = 80.0
@@ -144,10 +144,7 @@ def reference_mask_from_ids(ps: PSDataset, ids) -> np.ndarray:
     return mask
 
 
-def years_of(dates) -> np.ndarray:
-    """Years since the first date (365.25-day years), as :meth:`PSDataset.years`."""
-    dates = np.asarray(dates, dtype="datetime64[D]")
-    return (dates - dates[0]).astype(np.int64) / DAYS_PER_YEAR
+years_of = years_since_first  # the name older callers use
 
 
 def velocity(displacement_mm, dates, residual_rms=False):
@@ -177,8 +174,14 @@ def velocity(displacement_mm, dates, residual_rms=False):
     return (slope, std_error, rms) if residual_rms else (slope, std_error)
 
 
-def _velocity_block(d, t):
-    """:func:`velocity` of a block of rows (NaN-aware sums with masks, no per-row Python)."""
+def line_fit(d, t):
+    """The plugin's one NaN-aware least-squares line, per row of ``d`` (m, n) in ``t`` (n,).
+
+    Returns ``(obs, k, t_mean, d_mean, slope, s_tt, ok)``: the observed mask, the number of
+    observed dates, the means of t and d over them, the slope (NaN where ``ok`` is False: fewer
+    than 2 dates or no spread in t) and ``S_tt = sum (t - t_mean)^2``. Sums with masks, no per-row
+    Python; used by :func:`velocity` and :func:`core.spatiotemporal_filter.detrend`.
+    """
     obs = ~np.isnan(d)
     w = obs.astype(np.float64)
     k = w.sum(axis=1)
@@ -191,6 +194,13 @@ def _velocity_block(d, t):
     s_td = (tc * (d0 - d_mean[:, None] * w)).sum(axis=1)
     ok = (k >= 2) & (s_tt > 0)
     slope = np.where(ok, s_td / np.where(ok, s_tt, 1.0), np.nan)
+    return obs, k, t_mean, d_mean, slope, s_tt, ok
+
+
+def _velocity_block(d, t):
+    """:func:`velocity` of a block of rows."""
+    obs, k, t_mean, d_mean, slope, s_tt, ok = line_fit(d, t)
+    safe_k = np.where(k > 0, k, 1.0)
     fitted = d_mean[:, None] + slope[:, None] * (t[None, :] - t_mean[:, None])
     rss = (np.where(obs, d - fitted, 0.0) ** 2).sum(axis=1)
     ok3 = ok & (k >= 3)

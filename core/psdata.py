@@ -13,6 +13,13 @@ import numpy as np
 DAYS_PER_YEAR = 365.25
 
 
+def years_since_first(dates) -> np.ndarray:
+    """Time of each date in years (of 365.25 days) since the first date: the one definition every
+    method uses (velocities, PCA signs and diagnostics, error removal, filters)."""
+    dates = np.asarray(dates, dtype="datetime64[D]")
+    return (dates - dates[0]).astype(np.int64) / DAYS_PER_YEAR
+
+
 def _as_1d(name, values, m, dtype=np.float64):
     arr = np.asarray(values, dtype=dtype)
     if arr.ndim != 1 or arr.shape[0] != m:
@@ -116,8 +123,7 @@ class PSDataset:
 
     def years(self) -> np.ndarray:
         """Time of each date in years since the first date (float64, shape (n,))."""
-        days = (self.dates - self.dates[0]).astype(np.int64)
-        return days / DAYS_PER_YEAR
+        return years_since_first(self.dates)
 
     def subset(self, index) -> "PSDataset":
         """A new dataset with the points selected by ``index`` (boolean mask or indices)."""

@@ -5,13 +5,30 @@ pixel is already an area average, and interpolation would smear nodata edges). P
 transformed from their CRS to the raster's with OSR in the traditional GIS (x = easting /
 longitude) axis order. Points outside the raster or on nodata pixels get NaN. Only the window
 covering the points is read, so a large DEM costs little for a small area.
+
+GDAL's error mode is process-wide and shared with QGIS and every other plugin: it is switched to
+exceptions only inside :func:`gdal_exceptions` and put back as it was, never at import.
 """
+
+from contextlib import contextmanager
 
 import numpy as np
 from osgeo import gdal, osr
 
-gdal.UseExceptions()
-osr.UseExceptions()
+
+@contextmanager
+def gdal_exceptions():
+    """GDAL and OSR raise RuntimeError inside the block; the caller's error mode is restored after."""
+    before = gdal.GetUseExceptions(), osr.GetUseExceptions()
+    gdal.UseExceptions()
+    osr.UseExceptions()
+    try:
+        yield
+    finally:  # GDAL keeps a stack of error handlers: undo in reverse order
+        if not before[1]:
+            osr.DontUseExceptions()
+        if not before[0]:
+            gdal.DontUseExceptions()
 
 
 def _srs(text, what):
@@ -30,6 +47,11 @@ def sample_raster(path, x, y, crs_wkt_or_authid, band=1) -> np.ndarray:
     ``crs_wkt_or_authid`` may be "" when the points are known to be in the raster's CRS.
     Raises ValueError naming the file, band or CRS at fault.
     """
+    with gdal_exceptions():
+        return _sample(path, x, y, crs_wkt_or_authid, band)
+
+
+def _sample(path, x, y, crs_wkt_or_authid, band):
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
     if x.shape != y.shape:

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from .ps_ops import line_fit
 from .psdata import DAYS_PER_YEAR
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -44,17 +45,10 @@ def _days(dates):
 
 
 def detrend(series_mm, t):
-    """Series minus its per-point least-squares line in ``t`` (NaN-aware)."""
-    obs = ~np.isnan(series_mm)
-    w = obs.astype(np.float64)
-    s = np.where(obs, series_mm, 0.0)
-    count = w.sum(axis=1)
-    safe = np.maximum(count, 1)
-    t_mean = (w @ t) / safe
-    s_mean = s.sum(axis=1) / safe
-    tc = (t[None, :] - t_mean[:, None]) * w
-    sxx = (tc * tc).sum(axis=1)
-    slope = np.where(sxx > 0, (tc * s).sum(axis=1) / np.where(sxx > 0, sxx, 1), 0.0)
+    """Series minus its per-point least-squares line in ``t`` (NaN-aware, :func:`core.ps_ops.line_fit`;
+    a point with fewer than two dates keeps its mean removed)."""
+    _, _, t_mean, s_mean, slope, _, ok = line_fit(series_mm, t)
+    slope = np.where(ok, slope, 0.0)
     trend = s_mean[:, None] + slope[:, None] * (t[None, :] - t_mean[:, None])
     return series_mm - trend
 

@@ -40,7 +40,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from .groundwater import GroundwaterRecords
-from .psdata import DAYS_PER_YEAR, PSDataset
+from .psdata import DAYS_PER_YEAR, PSDataset, years_since_first
 from .synthetic import LAYERS, StudyArea, _linear_rate
 
 _STREAMS = {name: i for i, name in enumerate(
@@ -288,7 +288,7 @@ def make_urban_area(seed=0, n_points=4000, n_dates=60, nan_fraction=0.02, **opti
     p = UrbanParams(seed=seed, n_points=n_points, n_dates=n_dates, nan_fraction=nan_fraction, **options)
     p.validate()
     dates = _dates(p)
-    years = (dates - dates[0]).astype(np.int64) / DAYS_PER_YEAR
+    years = years_since_first(dates)
     terrain = _terrain(p)
     brng = _rng(p.seed, "bowls")
     centres = _place_centres(p, brng)

@@ -4,10 +4,8 @@ from qgis.core import (
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterNumber,
 )
 
-from .. import compat
 from ..core.pca import DEFAULT_K
 from ..core.pca_diagnostics import DIAGNOSTIC_NAMES
 from . import cluster, outputs
@@ -62,17 +60,12 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
 
     def initAlgorithm(self, config=None):
         add_ps_input_parameters(self, self.INPUT, optional_fields=("Z",))
-        self.add(
-            QgsProcessingParameterNumber(
-                self.N_COMPONENTS,
-                self.tr("Number of components (0 = suggest)"),
-                type=compat.NUMBER_INTEGER,
-                minValue=0,
-                defaultValue=DEFAULT_K,
-            ),
+        self.add_number(
+            self.N_COMPONENTS, "Number of components (0 = suggest)",
             "Components to keep, at most the number of dates. Chen et al. (2023) chose 6. 0 = the "
             "automatic suggestion (every singular value above the Gavish-Donoho noise floor); the log "
             "says why.",
+            default=DEFAULT_K, minimum=0, integer=True,
         )
         add_dem_parameters(
             self,

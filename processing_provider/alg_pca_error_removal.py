@@ -4,13 +4,8 @@ import numpy as np
 from qgis.core import (
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterString,
 )
 
-from .. import compat
 from ..core.dates import date_field_name
 from ..core.error_removal import REFERENCES, linear_velocity, remove_errors
 from ..core.pca import DEFAULT_K
@@ -123,49 +118,28 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             "The .npz file written by 'PCA decomposition' for this layer. Its point ids are matched to the "
             "layer's (any order; an error if the sets differ). Empty = decompose here.",
         )
-        self.add(
-            QgsProcessingParameterNumber(
-                self.N_COMPONENTS,
-                self.tr("Number of components when decomposing here (0 = suggest)"),
-                type=compat.NUMBER_INTEGER,
-                minValue=0,
-                defaultValue=DEFAULT_K,
-            ),
+        self.add_number(
+            self.N_COMPONENTS, "Number of components when decomposing here (0 = suggest)",
             "Used only without a decomposition file. More components let the error components hold more of "
             "the spatially correlated atmosphere; 0 = the automatic suggestion.",
-            advanced=True,
+            default=DEFAULT_K, minimum=0, integer=True, advanced=True,
         )
-        self.add(
-            QgsProcessingParameterString(
-                self.DEFORMATION_COMPONENTS,
-                self.tr("Deformation components (empty = proposed classes)"),
-                defaultValue="",
-                optional=True,
-            ),
+        self.add_text(
+            self.DEFORMATION_COMPONENTS, "Deformation components (empty = proposed classes)",
             "Component numbers whose temporal function is fitted by a line and kept as the deformation "
             "model, e.g. 1,2. Empty = the components classed 'deformation'.",
         )
-        self.add(
-            QgsProcessingParameterString(
-                self.ERROR_COMPONENTS,
-                self.tr("Error components (empty = proposed classes)"),
-                defaultValue="",
-                optional=True,
-            ),
+        self.add_text(
+            self.ERROR_COMPONENTS, "Error components (empty = proposed classes)",
             "Component numbers removed as errors, e.g. 3,5 or 3-6. Empty = the components classed 'orbital' "
             "or 'noise'. Components listed in neither list stay in the series.",
         )
-        self.add(
-            QgsProcessingParameterEnum(
-                self.POLYNOMIAL,
-                self.tr("Per-date polynomial surface"),
-                options=[self.tr(label) for label in self.POLYNOMIAL_LABELS],
-                defaultValue=3,
-            ),
+        self.add_choice(
+            self.POLYNOMIAL, "Per-date polynomial surface", self.POLYNOMIAL_LABELS,
             "Surface fitted per date and removed (residual orbit and atmosphere). The elevation terms use "
             "the elevation field or the DEM; without a usable elevation the quadratic is fitted without "
             "them (said in the log).",
-            advanced=True,
+            default=3, advanced=True,
         )
         inputs.add_dem_parameters(
             self, "Optional elevation raster sampled at the points; used instead of the elevation field."
@@ -179,46 +153,28 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             "A field of the PS layer that is true / non-zero on stable points. Combined with the stable "
             "polygons (a point must be in both) when both are given.",
         )
-        self.add(
-            QgsProcessingParameterNumber(
-                self.SIGNIFICANCE,
-                self.tr("Without a stable area: motion significant above (standard errors; 0 = all points)"),
-                type=compat.NUMBER_DOUBLE,
-                minValue=0.0,
-                defaultValue=SIGNIFICANCE,
-            ),
+        self.add_number(
+            self.SIGNIFICANCE,
+            "Without a stable area: motion significant above (standard errors; 0 = all points)",
             "Used only when no stable polygons or field are given. A point is moving when its velocity (or "
             "its neighbourhood's) departs from the stable ground's by more than this many standard errors; "
             "stable ground is the rest, away from moving ground by the margin. 0 = fit on all points as "
             "Chen et al. (2023) do, which lets large non-linear bowls bias the surface everywhere.",
-            advanced=True,
+            default=SIGNIFICANCE, minimum=0.0, advanced=True,
         )
-        self.add(
-            QgsProcessingParameterNumber(
-                self.MARGIN,
-                self.tr("Without a stable area: margin from moving ground (m)"),
-                type=compat.NUMBER_DOUBLE,
-                minValue=0.0,
-                defaultValue=MARGIN_M,
-            ),
+        self.add_number(
+            self.MARGIN, "Without a stable area: margin from moving ground (m)",
             "Stable points are at least this far from a moving neighbourhood.",
-            advanced=True,
+            default=MARGIN_M, minimum=0.0, advanced=True,
         )
-        self.add(
-            QgsProcessingParameterEnum(
-                self.REFERENCE,
-                self.tr("Reference"),
-                options=[self.tr(label) for label in self.REFERENCE_LABELS],
-                defaultValue=0,
-            ),
+        self.add_choice(
+            self.REFERENCE, "Reference", self.REFERENCE_LABELS,
             "Keep the input's reference (EGMS is calibrated) unless the stable ground's velocity in the "
             "input is within 4 standard errors of its date-to-date scatter (then it is error and is "
             "removed); always keep it; or make stable ground the zero at every date. The offset is logged.",
         )
-        self.add(
-            QgsProcessingParameterBoolean(
-                self.WRITE_REMOVED, self.tr("Write the removed parts as fields"), defaultValue=False
-            ),
+        self.add_flag(
+            self.WRITE_REMOVED, "Write the removed parts as fields",
             "Adds E<date> (error components) and P<date> (polynomial + reference level) fields, so that "
             "observed - corrected = E + P.",
             advanced=True,
@@ -232,17 +188,12 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             "removed_velocity_mm_per_year (velocity of what was removed), stable, "
             "then the corrected series D<date> (mm).",
         )
-        self.addOutput(
-            QgsProcessingOutputNumber(self.STABLE_RMS_BEFORE, self.tr("RMS in the stable area before (mm)"))
-        )
-        self.addOutput(
-            QgsProcessingOutputNumber(self.STABLE_RMS_AFTER, self.tr("RMS in the stable area after (mm)"))
-        )
-        self.addOutput(
-            QgsProcessingOutputNumber(
-                self.REFERENCE_VELOCITY, self.tr("Velocity of the stable ground in the input (mm/yr)")
-            )
-        )
+        for name, label in (
+            (self.STABLE_RMS_BEFORE, "RMS in the stable area before (mm)"),
+            (self.STABLE_RMS_AFTER, "RMS in the stable area after (mm)"),
+            (self.REFERENCE_VELOCITY, "Velocity of the stable ground in the input (mm/yr)"),
+        ):
+            self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
 
     # --- inputs ---------------------------------------------------------------------------------
 

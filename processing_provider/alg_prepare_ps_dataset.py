@@ -3,12 +3,7 @@
 import numpy as np
 from qgis.core import (
     QgsProcessingException,
-    QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterString,
 )
 
 from .. import compat
@@ -16,7 +11,6 @@ from ..core import ps_ops
 from . import inputs, outputs
 from .base import SubsidenceAlgorithm
 from .ps_io import add_ps_input_parameters, read_ps
-from .styling import style_on_completion
 
 
 class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
@@ -63,51 +57,29 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
 
     def initAlgorithm(self, config=None):
         add_ps_input_parameters(self, self.INPUT)
-        self.add(
-            QgsProcessingParameterEnum(
-                self.DIRECTION,
-                self.tr("Direction of the output series"),
-                options=self.DIRECTIONS,
-                defaultValue=0,
-            ),
+        self.add_choice(
+            self.DIRECTION, "Direction of the output series", self.DIRECTIONS,
             "Vertical = LOS / u_up (LOS unit vector's up component) or LOS / cos(theta), assuming purely "
             "vertical motion (Cao et al.). Per point: the LOS up-component field when chosen, else the "
             "incidence field, else a field named los_up/cosU/los_u/up, else the scene angle.",
         )
-        self.add(
-            QgsProcessingParameterField(
-                self.LOS_UP_FIELD,
-                self.tr("LOS unit vector, up component field"),
-                parentLayerParameterName=self.INPUT,
-                type=compat.FIELD_NUMERIC,
-                optional=True,
-            ),
+        self.add_field(
+            self.LOS_UP_FIELD, "LOS unit vector, up component field", self.INPUT,
             "Up component of the ground-to-satellite LOS unit vector (EGMS los_up, SARscape cosU), used "
             "for the vertical conversion before the incidence angle. Empty = the incidence field first, "
             "then a field with one of those names.",
-            advanced=True,
+            numeric=True, advanced=True,
         )
-        self.add(
-            QgsProcessingParameterNumber(
-                self.SCENE_INCIDENCE_DEG,
-                self.tr("Scene incidence angle (degrees), when there is no incidence field"),
-                type=compat.NUMBER_DOUBLE,
-                minValue=0.0,
-                maxValue=79.9,
-                optional=True,
-            ),
+        self.add_number(
+            self.SCENE_INCIDENCE_DEG,
+            "Scene incidence angle (degrees), when there is no incidence field",
             "One incidence angle for every point; used where the incidence field is empty.",
-            advanced=True,
+            minimum=0.0, maximum=79.9, optional=True, advanced=True,
         )
-        self.add(
-            QgsProcessingParameterString(
-                self.REFERENCE_IDS,
-                self.tr("Reference point ids (comma separated)"),
-                defaultValue="",
-                optional=True,
-            ),
-            "The mean series of these points is subtracted from every point. Each id "
-            "must name exactly one point.",
+        self.add_text(
+            self.REFERENCE_IDS, "Reference point ids (comma separated)",
+            "The mean series of these points is subtracted from every point. Each id must name exactly "
+            "one point.",
         )
         self.add(
             QgsProcessingParameterFeatureSource(
@@ -118,10 +90,8 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
             ),
             "The mean series of the points inside these polygons is subtracted.",
         )
-        self.add(
-            QgsProcessingParameterBoolean(
-                self.MONTHLY, self.tr("Resample to monthly steps (1st of each month)"), defaultValue=False
-            ),
+        self.add_flag(
+            self.MONTHLY, "Resample to monthly steps (1st of each month)",
             "Linear interpolation in time, no extrapolation.",
         )
         outputs.add_layer_output(
@@ -198,14 +168,7 @@ class PreparePSDatasetAlgorithm(SubsidenceAlgorithm):
         fields["direction"] = np.array([ps.direction] * ps.n_points, dtype=object)
         feedback.setProgress(60)
         dest = outputs.write_ps(
-            self,
-            parameters,
-            context,
-            self.OUTPUT,
-            ps,
-            fields=fields,
-            series=ps.displacement_mm,
-            feedback=feedback,
+            self, parameters, context, self.OUTPUT, ps, fields=fields,
+            series=ps.displacement_mm, feedback=feedback, style=("velocity_mm_per_year", velocity, "mm/yr"),
         )
-        style_on_completion(context, dest, "velocity_mm_per_year", velocity, "mm/yr")
         return {self.OUTPUT: dest}

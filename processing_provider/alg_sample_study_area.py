@@ -2,13 +2,8 @@
 
 from qgis.core import (
     QgsProcessingMultiStepFeedback,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
 )
 
-from .. import compat
 from ..core import synthetic
 from . import outputs
 from .base import SubsidenceAlgorithm
@@ -59,90 +54,49 @@ class SampleStudyAreaAlgorithm(SubsidenceAlgorithm):
     OUTPUT_TRUTH = "OUTPUT_TRUTH"
 
     def initAlgorithm(self, config=None):
-        integer = compat.NUMBER_INTEGER
-        seed = QgsProcessingParameterNumber(
-            self.SEED, self.tr("Random seed"), type=integer, defaultValue=0, minValue=0
+        self.add_number(
+            self.SEED, "Random seed", "The same seed always gives the same study area, bit for bit.",
+            default=0, minimum=0, integer=True,
         )
-        seed.setHelp(self.tr("The same seed always gives the same study area, bit for bit."))
-        self.addParameter(seed)
-        points = QgsProcessingParameterNumber(
-            self.N_POINTS,
-            self.tr("Number of PS points"),
-            type=integer,
-            defaultValue=4000,
-            minValue=10,
-            maxValue=5000000,
+        self.add_number(
+            self.N_POINTS, "Number of PS points",
+            "Number of persistent scatterers; 4000 takes well under a second to create.",
+            default=4000, minimum=10, maximum=5000000, integer=True,
         )
-        points.setHelp(self.tr("Number of persistent scatterers; 4000 takes well under a second to create."))
-        self.addParameter(points)
-        dates = QgsProcessingParameterNumber(
-            self.N_DATES,
-            self.tr("Number of acquisition dates"),
-            type=integer,
-            defaultValue=60,
-            minValue=3,
-            maxValue=2000,
+        self.add_number(
+            self.N_DATES, "Number of acquisition dates",
+            "SAR scenes on a 24-day repeat with missed acquisitions; 60 span about 5.5 years.",
+            default=60, minimum=3, maximum=2000, integer=True,
         )
-        dates.setHelp(
-            self.tr("SAR scenes on a 24-day repeat with missed acquisitions; 60 span about 5.5 years.")
+        self.add_number(
+            self.NAN_FRACTION, "Share of missing values",
+            "Share of the values after the first date written as NULL (0 to 0.49); more gaps fall on "
+            "a few bad dates and low-coherence points, never a whole point.",
+            default=0.02, minimum=0.0, maximum=0.49,
         )
-        self.addParameter(dates)
-        nan_fraction = QgsProcessingParameterNumber(
-            self.NAN_FRACTION,
-            self.tr("Share of missing values"),
-            type=compat.NUMBER_DOUBLE,
-            defaultValue=0.02,
-            minValue=0.0,
-            maxValue=0.49,
+        self.add_choice(
+            self.DOMINANT_LAYER, "Aquifer layer that drives subsidence most", synthetic.LAYERS,
+            "Cao et al. found the second confined aquifer (confined_2) dominant east of Beijing.",
+            default=synthetic.LAYERS.index("confined_2"),
         )
-        nan_fraction.setHelp(
-            self.tr(
-                "Share of the values after the first date written as NULL (0 to 0.49); more gaps fall on "
-                "a few bad dates and low-coherence points, never a whole point."
-            )
+        outputs.add_layer_output(
+            self, self.OUTPUT_PS, "PS points",
+            "Observed LOS displacement (mm) per date, with height and incidence angle.",
+            carry_attributes=False,
         )
-        self.addParameter(nan_fraction)
-        layer = QgsProcessingParameterEnum(
-            self.DOMINANT_LAYER,
-            self.tr("Aquifer layer that drives subsidence most"),
-            options=list(synthetic.LAYERS),
-            defaultValue=synthetic.LAYERS.index("confined_2"),
+        outputs.add_layer_output(
+            self, self.OUTPUT_WELLS, "Wells",
+            "Observation wells with the screen depth (m below surface) of each aquifer layer.",
+            carry_attributes=False,
         )
-        layer.setHelp(
-            self.tr("Cao et al. found the second confined aquifer (confined_2) dominant east of Beijing.")
+        outputs.add_table_output(
+            self, self.OUTPUT_GROUNDWATER, "Groundwater levels",
+            "Table without geometry: well_id, date and the head (m above datum) of each layer, monthly.",
         )
-        self.addParameter(layer)
-        outputs = (
-            (
-                self.OUTPUT_PS,
-                "PS points",
-                compat.SOURCE_VECTOR_POINT,
-                "Observed LOS displacement (mm) per date, with height and incidence angle.",
-            ),
-            (
-                self.OUTPUT_WELLS,
-                "Wells",
-                compat.SOURCE_VECTOR_POINT,
-                "Observation wells with the screen depth (m below surface) of each aquifer layer.",
-            ),
-            (
-                self.OUTPUT_GROUNDWATER,
-                "Groundwater levels",
-                compat.SOURCE_VECTOR,
-                "Table without geometry: well_id, date and the head (m above datum) of each layer, monthly.",
-            ),
+        outputs.add_file_output(
+            self, self.OUTPUT_TRUTH, "Truth file", "NumPy archive (*.npz)",
+            "The known truth (.npz) to score results against; read with core.synthetic.load_truth.",
         )
-        for name, description, kind, help_text in outputs:
-            sink = QgsProcessingParameterFeatureSink(name, self.tr(description), type=kind)
-            sink.setHelp(self.tr(help_text))
-            self.addParameter(sink)
-        truth = QgsProcessingParameterFileDestination(
-            self.OUTPUT_TRUTH, self.tr("Truth file"), fileFilter=self.tr("NumPy archive (*.npz)")
-        )
-        truth.setHelp(
-            self.tr("The known truth (.npz) to score results against; read with core.synthetic.load_truth.")
-        )
-        self.addParameter(truth)
 
     def compute(self, parameters, context, feedback):
         steps = QgsProcessingMultiStepFeedback(4, feedback)

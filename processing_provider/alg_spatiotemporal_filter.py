@@ -3,18 +3,14 @@
 import numpy as np
 from qgis.core import (
     QgsProcessingMultiStepFeedback,
-    QgsProcessingParameterBoolean,
-    QgsProcessingParameterNumber,
 )
 
-from .. import compat
 from ..core.dates import date_field_name
 from ..core.error_removal import linear_velocity
 from ..core.spatiotemporal_filter import spatiotemporal_filter
 from . import outputs
 from .base import SubsidenceAlgorithm
 from .ps_io import add_ps_input_parameters, read_ps
-from .styling import style_on_completion
 
 
 class SpatiotemporalFilterAlgorithm(SubsidenceAlgorithm):
@@ -48,30 +44,18 @@ class SpatiotemporalFilterAlgorithm(SubsidenceAlgorithm):
 
     def initAlgorithm(self, config=None):
         add_ps_input_parameters(self, self.INPUT, optional_fields=())
-        self.add(
-            QgsProcessingParameterNumber(
-                self.WINDOW_DAYS,
-                self.tr("Time window (days)"),
-                type=compat.NUMBER_DOUBLE,
-                minValue=1.0,
-                defaultValue=100.0,
-            ),
+        self.add_number(
+            self.WINDOW_DAYS, "Time window (days)",
             "Full width at half maximum of the temporal Gaussian. Chen et al. (2023): 100 days.",
+            default=100.0, minimum=1.0,
         )
-        self.add(
-            QgsProcessingParameterNumber(
-                self.WINDOW_M,
-                self.tr("Spatial window (m)"),
-                type=compat.NUMBER_DOUBLE,
-                minValue=1.0,
-                defaultValue=80.0,
-            ),
+        self.add_number(
+            self.WINDOW_M, "Spatial window (m)",
             "Side of the square averaging window. Chen et al. (2023): 80 m x 80 m.",
+            default=80.0, minimum=1.0,
         )
-        self.add(
-            QgsProcessingParameterBoolean(
-                self.WRITE_REMOVED, self.tr("Write the removed atmosphere as fields"), defaultValue=False
-            ),
+        self.add_flag(
+            self.WRITE_REMOVED, "Write the removed atmosphere as fields",
             "Adds A<date> fields: the atmosphere estimate removed at each date (mm).",
             advanced=True,
         )
@@ -112,14 +96,7 @@ class SpatiotemporalFilterAlgorithm(SubsidenceAlgorithm):
         feedback.pushInfo(f"RMS of the removed atmosphere: {removed_rms:.3f} mm.")
         steps.setCurrentStep(2)
         out_id = outputs.write_ps(
-            self,
-            parameters,
-            context,
-            self.OUTPUT,
-            ps,
-            fields=fields,
-            series=result.corrected_mm,
-            feedback=steps,
+            self, parameters, context, self.OUTPUT, ps, fields=fields,
+            series=result.corrected_mm, feedback=steps, style=("velocity_mm_per_year", velocity, "mm/yr"),
         )
-        style_on_completion(context, out_id, "velocity_mm_per_year", velocity, "mm/yr")
         return {self.OUTPUT: out_id}

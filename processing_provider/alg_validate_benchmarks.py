@@ -9,12 +9,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterString,
 )
 
 from .. import compat
@@ -102,96 +97,53 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
 
     def initAlgorithm(self, config=None):
         add_ps_input_parameters(self, self.INPUT, optional_fields=())
-        stations = QgsProcessingParameterFeatureSource(
-            self.STATIONS, self.tr("Benchmark stations (points)"), [compat.SOURCE_VECTOR_POINT]
+        self.add(
+            QgsProcessingParameterFeatureSource(
+                self.STATIONS, self.tr("Benchmark stations (points)"), [compat.SOURCE_VECTOR_POINT]
+            ),
+            "GNSS or levelling points; reprojected to the PS layer's CRS when needed.",
         )
-        stations.setHelp(self.tr("GNSS or levelling points; reprojected to the PS layer's CRS when needed."))
-        self.addParameter(stations)
-        station_id = QgsProcessingParameterField(
-            self.STATION_ID_FIELD, self.tr("Station id field"), parentLayerParameterName=self.STATIONS
+        self.add_field(
+            self.STATION_ID_FIELD, "Station id field", self.STATIONS,
+            "Identifies each station (and links it to the series table).", optional=False,
         )
-        station_id.setHelp(self.tr("Identifies each station (and links it to the series table)."))
-        self.addParameter(station_id)
-        station_dates = QgsProcessingParameterString(
-            self.STATION_DATE_FIELDS,
-            self.tr("Station date fields (without a series table; empty = detect)"),
-            defaultValue="",
-            optional=True,
+        self.add_text(
+            self.STATION_DATE_FIELDS, "Station date fields (without a series table; empty = detect)",
+            "When the series are fields of the station layer: empty = detect names like D20190625; "
+            "else a comma list, a prefix or re:regex (as for the PS layer).",
         )
-        station_dates.setHelp(
-            self.tr(
-                "When the series are fields of the station layer: empty = detect names like D20190625; "
-                "else a comma list, a prefix or re:regex (as for the PS layer)."
-            )
+        self.add(
+            QgsProcessingParameterFeatureSource(
+                self.SERIES_TABLE, self.tr("Station series table (long)"), [compat.SOURCE_VECTOR],
+                optional=True,
+            ),
+            "One row per station and date: station id, date, value (mm).",
         )
-        self.addParameter(station_dates)
-        table = QgsProcessingParameterFeatureSource(
-            self.SERIES_TABLE,
-            self.tr("Station series table (long)"),
-            [compat.SOURCE_VECTOR],
-            optional=True,
-        )
-        table.setHelp(self.tr("One row per station and date: station id, date, value (mm)."))
-        self.addParameter(table)
         for name, label, help_text in (
             (self.SERIES_STATION_FIELD, "Series table: station id field", "Station id of each row."),
             (self.SERIES_DATE_FIELD, "Series table: date field", "Date (date type, YYYY-MM-DD or YYYYMMDD)."),
-            (
-                self.SERIES_VALUE_FIELD,
-                "Series table: value field (mm)",
-                "Displacement in mm (any reference).",
-            ),
+            (self.SERIES_VALUE_FIELD, "Series table: value field (mm)", "Displacement in mm, any reference."),
         ):
-            field = QgsProcessingParameterField(
-                name, self.tr(label), parentLayerParameterName=self.SERIES_TABLE, optional=True
-            )
-            field.setHelp(self.tr(help_text))
-            self.addParameter(field)
-        mode = QgsProcessingParameterEnum(
-            self.MODE,
-            self.tr("PS series at a station"),
-            options=[self.tr("Nearest PS point"), self.tr("Mean of the PS within the radius")],
-            defaultValue=0,
+            self.add_field(name, label, self.SERIES_TABLE, help_text)
+        self.add_choice(
+            self.MODE, "PS series at a station", ("Nearest PS point", "Mean of the PS within the radius"),
+            "Nearest PS, or the mean series of all PS within the radius.",
         )
-        mode.setHelp(self.tr("Nearest PS, or the mean series of all PS within the radius."))
-        self.addParameter(mode)
-        radius = QgsProcessingParameterNumber(
-            self.RADIUS_M,
-            self.tr("Radius (m)"),
-            type=compat.NUMBER_DOUBLE,
-            minValue=0.0,
-            defaultValue=100.0,
+        self.add_number(
+            self.RADIUS_M, "Radius (m)",
+            "Search radius in metres: in nearest mode the nearest PS must lie within it (a station farther "
+            "from every PS is not compared); in mean mode every PS within it is averaged.",
+            default=100.0, minimum=0.0,
         )
-        radius.setHelp(
-            self.tr(
-                "Search radius in metres: in nearest mode the nearest PS must lie within it (a station "
-                "farther from every PS is not compared); in mean mode every PS within it is averaged."
-            )
+        inputs.add_stable_area_parameters(
+            self, self.STABLE_AREA, self.STABLE_FIELD,
+            "Polygons of non-deforming ground: the RMS of the series there is reported.",
+            "A 0/1 field of the PS layer marking stable points.",
         )
-        self.addParameter(radius)
-        area = QgsProcessingParameterFeatureSource(
-            self.STABLE_AREA,
-            self.tr("Stable area (polygons)"),
-            [compat.SOURCE_VECTOR_POLYGON],
-            optional=True,
+        outputs.add_table_output(
+            self, self.OUTPUT, "Validation table",
+            "station_id, n_ps, distance_m, n_pairs, rmse_mm, correlation, mean_difference_mm.",
         )
-        area.setHelp(self.tr("Polygons of non-deforming ground: the RMS of the series there is reported."))
-        self.addParameter(area)
-        stable_field = QgsProcessingParameterField(
-            self.STABLE_FIELD,
-            self.tr("Stable-point field (0/1)"),
-            parentLayerParameterName=self.INPUT,
-            optional=True,
-        )
-        stable_field.setHelp(self.tr("A 0/1 field of the PS layer marking stable points."))
-        self.addParameter(stable_field)
-        output = QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Validation table"), compat.SOURCE_VECTOR
-        )
-        output.setHelp(
-            self.tr("station_id, n_ps, distance_m, n_pairs, rmse_mm, correlation, mean_difference_mm.")
-        )
-        self.addParameter(output)
         for name, label in (
             (self.RMSE_MM, "Pooled RMSE (mm)"),
             (self.CORRELATION, "Pooled correlation"),

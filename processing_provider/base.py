@@ -1,6 +1,6 @@
 """The adapter kit: the base class of every algorithm (``base.py``), its inputs (``ps_io.py`` for
 the PS source, ``inputs.py`` for DEM, stable area, decomposition file and component lists) and its
-outputs (``outputs.py``: layers, tables, atomic files, destination checks).
+outputs (``outputs.py``: layers, tables, atomic files; ``destinations.py``: destination checks).
 
 An algorithm on the kit (``alg_<something>.py``; the provider finds it by that name)::
 
@@ -40,7 +40,7 @@ An algorithm on the kit (``alg_<something>.py``; the provider finds it by that n
 
 What the base class does around ``compute()`` (``processAlgorithm`` is the kit's):
 
-- before any work, every file destination is checked (``outputs.DestinationGuard``): an output
+- before any work, every file destination is checked (``destinations.DestinationGuard``): an output
   equal to an input is refused, a missing folder is created, an unwritable one is an error;
 - a ``ValueError`` from core becomes a ``QgsProcessingException`` naming the parameter:
   its ``"name: ..."`` prefix is looked up in ``CORE_ERRORS``, else the input (``INPUT``);
@@ -56,7 +56,15 @@ import importlib
 import os
 from contextlib import contextmanager
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterNumber
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterField,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -195,6 +203,46 @@ class SubsidenceAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(parameter)
         return parameter
 
+    def add_number(
+        self,
+        name,
+        label,
+        help_text,
+        default=None,
+        minimum=None,
+        maximum=None,
+        integer=False,
+        optional=False,
+        advanced=False,
+    ):
+        """A number parameter (double, or ``integer``) with its bounds, help and advanced flag."""
+        kind = compat.NUMBER_INTEGER if integer else compat.NUMBER_DOUBLE
+        param = QgsProcessingParameterNumber(name, self.tr(label), kind, default, optional)
+        if minimum is not None:
+            param.setMinimum(minimum)
+        if maximum is not None:
+            param.setMaximum(maximum)
+        return self.add(param, help_text, advanced)
+
+    def add_text(self, name, label, help_text, default="", optional=True, advanced=False):
+        return self.add(
+            QgsProcessingParameterString(name, self.tr(label), default, False, optional), help_text, advanced
+        )
+
+    def add_flag(self, name, label, help_text, default=False, advanced=False):
+        return self.add(QgsProcessingParameterBoolean(name, self.tr(label), default), help_text, advanced)
+
+    def add_choice(self, name, label, options, help_text, default=0, advanced=False):
+        param = QgsProcessingParameterEnum(
+            name, self.tr(label), [self.tr(o) for o in options], False, default
+        )
+        return self.add(param, help_text, advanced)
+
+    def add_field(self, name, label, parent, help_text, numeric=False, optional=True, advanced=False):
+        kind = compat.FIELD_NUMERIC if numeric else compat.FIELD_ANY
+        param = QgsProcessingParameterField(name, self.tr(label), None, parent, kind, False, optional)
+        return self.add(param, help_text, advanced)
+
     # --- optional dependencies ------------------------------------------------------------------
 
     def missing_dependencies(self):
@@ -248,7 +296,7 @@ class SubsidenceAlgorithm(QgsProcessingAlgorithm):
                 )
 
     def processAlgorithm(self, parameters, context, feedback):
-        from .outputs import DestinationGuard
+        from .destinations import DestinationGuard
 
         self._check_whole_numbers(parameters)
         guard = DestinationGuard(self, parameters, context)

@@ -22,10 +22,7 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsProcessingException,
     QgsProcessingFeatureSourceDefinition,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
-    QgsProcessingParameterString,
     QgsProcessingUtils,
     QgsProviderRegistry,
     QgsVectorLayer,
@@ -67,72 +64,36 @@ def add_ps_input_parameters(alg, input_name="INPUT", optional_fields=("Z", "INCI
         )
     )
     alg.addParameter(source)
-    dates = QgsProcessingParameterString(
-        _param_name(input_name, "DATE_FIELDS"),
-        alg.tr("Date fields (empty = detect)"),
-        defaultValue="",
-        optional=True,
+    alg.add_text(
+        _param_name(input_name, "DATE_FIELDS"), "Date fields (empty = detect)",
+        "Leave empty to detect fields named like D20101122, D_20101122, 20101122 or 2010-11-22. "
+        "Otherwise a comma list of field names, a prefix (e.g. D_) or a regular expression (re:...).",
     )
-    dates.setHelp(
-        alg.tr(
-            "Leave empty to detect fields named like D20101122, D_20101122, 20101122 or 2010-11-22. "
-            "Otherwise a comma list of field names, a prefix (e.g. D_) or a regular expression (re:...)."
-        )
+    alg.add_choice(
+        _param_name(input_name, "UNIT"), "Unit of the displacement fields", units.UNITS,
+        "mm (EGMS, StaMPS), cm (e.g. SARscape / P-SBAS products) or m. The series are converted to mm "
+        "as they are read, so every threshold and output is in mm. A warning is given when the values "
+        "look like another unit (the layer's velocity field disagrees with the series, or the series "
+        "are implausibly smooth or rough for the unit).",
     )
-    alg.addParameter(dates)
-    unit = QgsProcessingParameterEnum(
-        _param_name(input_name, "UNIT"),
-        alg.tr("Unit of the displacement fields"),
-        options=list(units.UNITS),
-        defaultValue=0,
+    alg.add_field(
+        _param_name(input_name, "ID_FIELD"), "Point id field", input_name,
+        "Field with the point id; empty = pid/id if present, else the row number 1..m. Outputs keep "
+        "its name.",
     )
-    unit.setHelp(
-        alg.tr(
-            "mm (EGMS, StaMPS), cm (e.g. SARscape / P-SBAS products) or m. The series are converted to mm "
-            "as they are read, so every threshold and output is in mm. A warning is given when the values "
-            "look like another unit (the layer's velocity field disagrees with the series, or the series "
-            "are implausibly smooth or rough for the unit)."
-        )
-    )
-    alg.addParameter(unit)
-    id_field = QgsProcessingParameterField(
-        _param_name(input_name, "ID_FIELD"),
-        alg.tr("Point id field"),
-        parentLayerParameterName=input_name,
-        optional=True,
-    )
-    id_field.setHelp(alg.tr("Field with the point id; empty = pid/id if present, else the row number 1..m."))
-    alg.addParameter(id_field)
-    numeric = compat.FIELD_NUMERIC
     if "Z" in optional_fields:
-        z = QgsProcessingParameterField(
-            _param_name(input_name, "Z_FIELD"),
-            alg.tr("Elevation field (m)"),
-            parentLayerParameterName=input_name,
-            type=numeric,
-            optional=True,
+        alg.add_field(
+            _param_name(input_name, "Z_FIELD"), "Elevation field (m)", input_name,
+            "Elevation of each point in metres; empty = the first field named height, height_ortho, "
+            "height_ellipse, elevation, elev, topo, hgt, dem or z (any case) if any.",
+            numeric=True, advanced=True,
         )
-        z.setHelp(
-            alg.tr(
-                "Elevation of each point in metres; empty = the first field named height, height_ortho, "
-                "height_ellipse, elevation, elev, topo, hgt, dem or z (any case) if any."
-            )
-        )
-        alg.addParameter(z)
     if "INCIDENCE" in optional_fields:
-        inc = QgsProcessingParameterField(
-            _param_name(input_name, "INCIDENCE_FIELD"),
-            alg.tr("Incidence angle field (degrees)"),
-            parentLayerParameterName=input_name,
-            type=numeric,
-            optional=True,
+        alg.add_field(
+            _param_name(input_name, "INCIDENCE_FIELD"), "Incidence angle field (degrees)", input_name,
+            "Incidence angle per point in degrees; empty = a field named incidence_angle or incidence.",
+            numeric=True, advanced=True,
         )
-        inc.setHelp(
-            alg.tr(
-                "Incidence angle per point in degrees; empty = a field named incidence_angle or incidence."
-            )
-        )
-        alg.addParameter(inc)
 
 
 def _string_param(alg, parameters, name, context):

@@ -23,7 +23,7 @@ mount_package()
 import numpy as np  # noqa: E402
 
 from subsidence_lab.core.amlstm import TrainingConfig  # noqa: E402
-from subsidence_lab.core.amlstm_simulation import simulate  # noqa: E402
+from subsidence_lab.core.amlstm_simulation import score_table, simulate  # noqa: E402
 from subsidence_lab.core.amlstm_synthetic import subsidence_wells, well_data  # noqa: E402
 from subsidence_lab.core.synthetic import make_study_area  # noqa: E402
 from subsidence_lab.core.synthetic_urban import make_urban_area  # noqa: E402
@@ -60,14 +60,22 @@ def main():
     )
     args = parser.parse_args()
     config = TrainingConfig(epochs=args.epochs, drivers=args.drivers)
-    print(f"AM-LSTM acceptance, {config}; shared 2-core machine, timings indicative only")
+    print(
+        f"AM-LSTM acceptance, {config}, targets {args.targets}, physical inelastic {args.inelastic}; "
+        "shared 2-core machine, timings indicative only"
+    )
     header = f"{'generator':<11} {'seed':>4} {'well':<5} " + " ".join(f"{m:>11}" for m in MODELS)
     header += f" {'gain %':>7} {'attention first':<16} {'driver':<11} {'months':>6}"
     totals = {}
     for generator, seed, area, wells, drivers in cases():
         data = well_data(area, wells)
         start = time.perf_counter()
-        result = simulate(data, config, inelastic=args.inelastic)
+        if args.targets == "truth":
+            result = simulate(data, config, inelastic=args.inelastic)
+        else:
+            result = simulate(well_data(area, wells, truth=False), config, inelastic=args.inelastic)
+            truth = data.increments_mm[:, np.searchsorted(data.months, result.months)]
+            result.metrics = score_table(data.feature_ids, truth, result.predictions, result.split == 2)
         seconds = time.perf_counter() - start
         print(f"\n{generator} seed {seed}: {len(wells)} wells, trained in {seconds:.0f} s")
         print(header)

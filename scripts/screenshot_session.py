@@ -80,6 +80,10 @@ def setup():
     load("pca_components.gpkg", "PCA components", visible=False)
     load("members.gpkg", "buffer members", visible=False)
     load("series.gpkg", "well series")
+    for name, title in (("predictions.gpkg", "AM-LSTM predictions"), ("attention.gpkg", "AM-LSTM attention"),
+                        ("amlstm_members.gpkg", "AM-LSTM members")):  # fmt: skip
+        if os.path.exists(os.path.join(DATA, name)):  # made only where PyTorch is installed
+            load(name, title, visible=False)
     wells = load("wells.gpkg", "wells")
     STATE.update(observed=observed, corrected=corrected, wells=wells)
     dock = plugin.docks["timeseries"]

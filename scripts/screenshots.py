@@ -4,7 +4,8 @@
     python scripts/screenshots.py --out screenshots [--data sample_docks] [--points 20000]
 
 1. Makes the sample study area headless through Processing (unless ``--data`` already holds it):
-   samplestudyarea -> pcadecomposition -> pcaerrorremoval -> wellbuffersampling.
+   samplestudyarea -> pcadecomposition -> pcaerrorremoval -> wellbuffersampling -> amlstmsimulation
+   (when PyTorch is there).
 2. Starts the ``qgis`` desktop binary under ``xvfb-run`` with an isolated profile (a temp folder
    given as ``--profiles-path``, the plugin enabled in it) and the checkout on
    ``QGIS_PLUGINPATH`` as ``subsidence_lab``, running ``scripts/screenshot_session.py`` through
@@ -55,6 +56,16 @@ def make_data(folder, points, dates, seed):
     for alg, params in steps:
         print(f"  {alg}", flush=True)
         processing.run(alg, params)
+    # optional: needs PyTorch; without it the docks show everything but the predictions
+    print("  subsidencelab:amlstmsimulation", flush=True)
+    try:
+        processing.run("subsidencelab:amlstmsimulation", {
+            "INPUT": path("series.gpkg"), "EPOCHS": 60, "MEMBERS": path("members.gpkg"),
+            "PREDICTIONS": path("predictions.gpkg"), "METRICS": path("metrics.csv"),
+            "ATTENTION": path("attention.gpkg"), "MODEL": path("amlstm.pt"),
+            "MEMBERS_OUTPUT": path("amlstm_members.gpkg")})  # fmt: skip
+    except Exception as exc:
+        print(f"    skipped: {exc}", flush=True)
 
 
 def write_profile(profiles):

@@ -104,18 +104,23 @@ def build_linked(tmp_path, ids, x, y, observed):
         "corrected",
     )
     member_rows = [i - 1 for i in WELL_MEMBERS]
-    predicted_ps = observed[2] + 0.25  # PS id 3 (row 2): its own AM-LSTM prediction
-    am_names = [f"amlstm_{str(d).replace('-', '')}" for d in DATES]
-    am = np.full((len(member_rows), DATES.size), np.nan)
-    am[0] = predicted_ps
-    names = [date_field_name(d) for d in DATES] + am_names
+    wells = np.array([WELL] * len(member_rows), object)
     members_path = gpkg_writer.write_points_gpkg(
         str(tmp_path / "members.gpkg"), x[member_rows], y[member_rows], CRS,
-        [("pid", "int", ids[member_rows]), ("feature_id", "str", np.array([WELL] * len(member_rows), object)),
+        [("pid", "int", ids[member_rows]), ("feature_id", "str", wells),
          ("distance_m", "float", np.array([50.0, 120.0, 260.0]))],
-        series=(names, np.hstack([observed[member_rows], am])),
+        series=([date_field_name(d) for d in DATES], observed[member_rows]),
     )  # fmt: skip
     members = layer(members_path, "members")
+    # the AM-LSTM simulation's member output: id, feature_id, amlstm_<YYYYMMDD> = monthly increments
+    months = MONTHS[12:]
+    increments_ps = np.random.default_rng(7).normal(-1.0, 0.4, (len(member_rows), months.size))
+    am_names = [f"amlstm_{str(d).replace('-', '')}" for d in months]
+    am_path = gpkg_writer.write_points_gpkg(
+        str(tmp_path / "amlstm_members.gpkg"), x[member_rows], y[member_rows], CRS,
+        [("id", "int", ids[member_rows]), ("feature_id", "str", wells)], series=(am_names, increments_ps),
+    )  # fmt: skip
+    am_members = layer(am_path, "amlstm members")
     series_rows, value, increments, levels = well_series_rows()
     gw_spec = [f"gw_{g}:double" for g in GW_LAYERS]
     series_spec = ["feature_id:string", "date:date", "value_mm:double", "increment_mm:double",
@@ -130,7 +135,7 @@ def build_linked(tmp_path, ids, x, y, observed):
     attention = table("attention", ["feature_id:string", "layer:string", "date:date", "weight:double"],
                       attention_rows)  # fmt: skip
     truth = {
-        "corrected": corrected, "predicted_ps": predicted_ps, "well_mean": value, "increments": increments,
-        "levels": levels, "predicted_well": predicted,
+        "corrected": corrected, "ps_months": months, "ps_increments": increments_ps[0], "well_mean": value,
+        "increments": increments, "levels": levels, "predicted_well": predicted,
     }  # fmt: skip
-    return (corrected_layer, members, series_table, predictions, attention), truth
+    return (corrected_layer, members, am_members, series_table, predictions, attention), truth

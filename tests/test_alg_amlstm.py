@@ -6,6 +6,7 @@ import csv
 import numpy as np
 import pytest
 from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback, QgsVectorLayer
+from test_alg_well_buffer_sampling import study  # noqa: F401 (the synthetic area fixture)
 from test_amlstm import driven_data
 
 from subsidence_lab.core.ps_io import write_ps_file
@@ -206,3 +207,37 @@ def test_without_torch_the_algorithm_is_listed_and_says_how_to_install(provider,
         ok, message = alg.canExecute()
         assert not ok
         assert "pip install torch==2.13.0" in message and "apt install python3-torch" in message
+
+
+def test_chain_from_buffer_sampling_series_and_members(provider, study):  # noqa: F811 (fixture)
+    """wellbuffersampling -> amlstmsimulation as a modeler chain would run it: the series table and
+    the member points are taken as they are written (field names are the contract)."""
+    import processing
+    from test_alg_well_buffer_sampling import _files, _run, _wells
+
+    area, ps_path, gw_path, folder = study
+    wells_path, _ = _wells(folder / "chain_wells.gpkg", area, far=False)
+    sampled = _run(ps_path, wells_path, RADIUS_M=300, GROUNDWATER=gw_path, **_files(folder / "chain"))
+    out = {n: str(folder / f"chain_{n.lower()}.gpkg") for n in ("PREDICTIONS", "METRICS", "ATTENTION")}
+    members_out = str(folder / "chain_members_amlstm.gpkg")
+    processing.run(
+        "subsidencelab:amlstmsimulation",
+        {
+            "INPUT": sampled["SERIES"],
+            **FAST,
+            **out,
+            "MODEL": str(folder / "chain.pt"),
+            "MEMBERS": sampled["MEMBERS"],
+            "MEMBERS_OUTPUT": members_out,
+        },
+    )
+    series = {(r["feature_id"], r["date"]): r["increment_mm"] for r in rows_of(sampled["SERIES"])}
+    predictions = rows_of(out["PREDICTIONS"])
+    assert {r["feature_id"] for r in predictions} == set(area.groundwater.well_ids.tolist())
+    for r in predictions[:50]:
+        assert r["observed_mm"] == pytest.approx(_number(series[(r["feature_id"], r["date"])]), abs=1e-6)
+    layers = {r["layer"] for r in rows_of(out["ATTENTION"])}
+    assert layers == set(area.groundwater.layers)
+    members = rows_of(members_out)
+    assert len(members) == len(rows_of(sampled["MEMBERS"]))
+    assert any(n.startswith("amlstm_") for n in members[0])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from dock_data import CRS, DATES, dispose, layer, ps_arrays
-from qgis.core import QgsGraduatedSymbolRenderer, QgsProject
+from qgis.core import QgsGraduatedSymbolRenderer, QgsProject, QgsVectorLayer
 
 from subsidence_lab.core import gpkg_writer
 from subsidence_lab.core.component_choice import compact_numbers, removal_parameters, shares_of_maps
@@ -108,3 +108,35 @@ def test_compact_numbers_and_parameters():
     with pytest.raises(ValueError, match="unknown"):
         removal_parameters(["deformation", "weather"])
     np.testing.assert_allclose(shares_of_maps(np.array([[3.0, 0.0], [4.0, 1.0]])), [25 / 26, 1 / 26])
+
+
+def test_saved_classes_and_component_texts_drive_the_error_removal_alike(
+    dock, decomposition_files, provider, tmp_path
+):
+    """The two forms of the override give pcaerrorremoval the same components."""
+    import processing
+    from dock_data import write_ps_gpkg
+
+    dec, npz, pc_layer, _ = decomposition_files
+    ids, x, y, series = _area()
+    ps_path = write_ps_gpkg(tmp_path / "ps.gpkg", ids, x, y, series)
+    dock.set_layer(pc_layer)
+    dock.load_decomposition(npz)
+    for k, name in enumerate(["deformation", "noise", "deformation", "orbital"], start=1):
+        dock.set_class(k, name)
+    saved = dock.save_classes(str(tmp_path / "classes.npz"))
+    base = {"INPUT": ps_path, "POLYNOMIAL": 1, "QUIET_VELOCITY_MM_PER_YEAR": 0.0}
+    alg = "subsidencelab:pcaerrorremoval"
+    by_texts = processing.run(alg, {**base, **dock.removal_parameters(), "OUTPUT": str(tmp_path / "a.gpkg")})
+    by_file = processing.run(alg, {**base, "DECOMPOSITION": saved, "OUTPUT": str(tmp_path / "b.gpkg")})
+    proposed = processing.run(alg, {**base, "DECOMPOSITION": npz, "OUTPUT": str(tmp_path / "c.gpkg")})
+
+    def values(result):
+        out = QgsVectorLayer(result["OUTPUT"], "out", "ogr")
+        names = [n for n in out.fields().names() if n.startswith("D")]
+        return np.array([[f[n] for n in names] for f in out.getFeatures()], dtype=float)
+
+    assert values(by_texts).shape == (ids.size, DATES.size)
+    np.testing.assert_allclose(values(by_file), values(by_texts))
+    assert dec.labels != ["deformation", "noise", "deformation", "orbital"]  # a real override...
+    assert not np.allclose(values(proposed), values(by_texts))  # ...changes the result

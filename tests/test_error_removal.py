@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from subsidence_lab.core.error_removal import linear_velocity, remove_errors, years_since_first
+from subsidence_lab.core.error_removal import linear_velocity, remove_errors
 from subsidence_lab.core.pca import Decomposition, decompose
 from subsidence_lab.core.polynomial import design_matrix, fit_epoch_polynomials
+from subsidence_lab.core.psdata import years_since_first
 from subsidence_lab.core.spatiotemporal_filter import spatiotemporal_filter
 from subsidence_lab.core.synthetic import benchmark_stations, make_study_area
 from subsidence_lab.core.validation import compare_with_benchmarks, stable_area_rms

@@ -4,6 +4,7 @@ real README section, one version, and algorithms that never import each other.""
 
 import ast
 import configparser
+import importlib
 import json
 import re
 import shutil
@@ -242,3 +243,36 @@ def test_no_algorithm_module_imports_another():
 def test_every_module_gives_exactly_one_algorithm():
     classes = algorithm_classes()
     assert sorted(c.__module__.rsplit(".", 1)[-1] for c in classes) == ALG_MODULES
+
+
+def test_gdal_error_mode_is_left_as_the_caller_had_it(tmp_path):
+    """core/raster_sampling.py switches GDAL to exceptions only while it samples (issue 9)."""
+    from osgeo import gdal, osr
+
+    from subsidence_lab.core import raster_sampling
+
+    dem = tmp_path / "dem.tif"
+    ds = gdal.GetDriverByName("GTiff").Create(str(dem), 4, 4, 1, gdal.GDT_Float32)
+    ds.SetGeoTransform((0.0, 10.0, 0.0, 40.0, 0.0, -10.0))
+    ds.GetRasterBand(1).WriteArray(__import__("numpy").arange(16, dtype="float32").reshape(4, 4))
+    ds = None
+    def set_mode(use_gdal, use_osr):  # GDAL keeps a stack of error handlers: osr off before gdal
+        if osr.GetUseExceptions() and not use_osr:
+            osr.DontUseExceptions()
+        if gdal.GetUseExceptions() != use_gdal:
+            (gdal.UseExceptions if use_gdal else gdal.DontUseExceptions)()
+        if use_osr and not osr.GetUseExceptions():
+            osr.UseExceptions()
+
+    initial = gdal.GetUseExceptions(), osr.GetUseExceptions()
+    try:
+        for mode in (False, True):
+            set_mode(mode, mode)
+            importlib.reload(raster_sampling)  # importing changes nothing
+            assert gdal.GetUseExceptions() == mode and osr.GetUseExceptions() == mode
+            assert raster_sampling.sample_raster(str(dem), [15.0], [35.0], "")[0] == 1.0
+            with pytest.raises(ValueError, match="cannot open"):
+                raster_sampling.sample_raster(str(tmp_path / "missing.tif"), [1.0], [1.0], "")
+            assert gdal.GetUseExceptions() == mode and osr.GetUseExceptions() == mode
+    finally:
+        set_mode(*initial)

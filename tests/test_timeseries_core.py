@@ -6,6 +6,7 @@ import pytest
 from subsidence_lab.core import gpkg_writer
 from subsidence_lab.core.linked_series import (
     attention_means,
+    cumulate_from,
     member_predictions,
     well_levels,
     well_predictions,
@@ -124,3 +125,14 @@ def test_attention_means_and_member_predictions():
     expected_dates = np.array(["2020-01-01", "2020-03-01"], "datetime64[D]")
     np.testing.assert_array_equal(predicted["amlstm"][0], expected_dates)
     np.testing.assert_allclose(predicted["amlstm"][1], [1.0, 2.0])
+
+
+def test_point_increments_continue_the_series_they_model():
+    # a PS sinking 2 mm per 30 days, sampled every 12 days; monthly increments from June 2020
+    dates = np.arange("2020-01-03", "2021-01-03", 12, dtype="datetime64[D]")
+    values = -2.0 * (dates - dates[0]).astype(float) / 30.0
+    months = np.arange("2020-06", "2020-10", dtype="datetime64[M]").astype("datetime64[D]")
+    increments = np.array([-2.0, np.nan, -2.0, -3.0])
+    level_may_1 = -2.0 * (np.datetime64("2020-05-01") - dates[0]).astype(float) / 30.0
+    got = cumulate_from(months, increments, dates, values)
+    np.testing.assert_allclose(got, [level_may_1 - 2, np.nan, level_may_1 - 4, level_may_1 - 7])

@@ -53,16 +53,17 @@ def dock(qgis_iface, qgis_canvas, area):
     dispose(widget)
 
 
-def show_extent(canvas, layer):
+def show_extent(canvas, layer, crs=CRS, extent=None):
     """The canvas shown at its full size (so pixels map to the extent), zoomed on ``layer``."""
     canvas.window().show()
     canvas.show()
     canvas.resize(600, 600)
     QgsApplication.processEvents()
-    canvas.setDestinationCrs(QgsCoordinateReferenceSystem(CRS))
+    canvas.setDestinationCrs(QgsCoordinateReferenceSystem(crs))
     canvas.setLayers([layer])
-    extent = QgsRectangle(layer.extent())
-    extent.grow(60.0)
+    if extent is None:
+        extent = QgsRectangle(layer.extent())
+        extent.grow(60.0)
     canvas.setExtent(extent)
     assert canvas.mapSettings().outputSize().width() > 500
 
@@ -86,7 +87,12 @@ def test_click_shows_observed_corrected_predicted_and_well_levels(dock, area, qg
     assert [p.series.point_id for p in dock.points] == ["3"]
     np.testing.assert_allclose(ydata(dock, 3, "observed"), area["observed"][row])
     np.testing.assert_allclose(ydata(dock, 3, "corrected"), area["corrected"][row])
-    np.testing.assert_allclose(ydata(dock, 3, "amlstm"), area["predicted_ps"])
+    # its own AM-LSTM monthly increments, cumulated from its corrected series (as plotted) taken
+    # at the start of the month before the first predicted month
+    days = DATES.astype(np.int64)
+    start = (area["ps_months"][0].astype("datetime64[M]") - 1).astype("datetime64[D]").astype(np.int64)
+    level = np.interp(start, days, area["corrected"][row])
+    np.testing.assert_allclose(ydata(dock, 3, "amlstm"), level + np.cumsum(area["ps_increments"]))
     # well-level LSTM / physical predictions: monthly increments cumulated from the buffer mean
     # of the month before the first prediction (month 12 -> month 11's mean)
     for curve in ("lstm", "physical"):
@@ -210,3 +216,61 @@ def test_egms_csv_with_bare_date_fields(qgis_iface, qgis_canvas, tmp_path):
     finally:
         dispose(widget)
         QgsProject.instance().removeAllMapLayers()
+
+
+def test_real_egms_export_click_shows_its_row(qgis_iface, qgis_canvas, realdata_dir):
+    """The genuine EGMS L2b burst (11,590 PS x 210 bare-YYYYMMDD dates), read straight from its ZIP."""
+    import io
+    import zipfile
+
+    from subsidence_lab.ui.timeseries_dock import TimeSeriesDock
+
+    zip_path = realdata_dir / "egms-ustica-l2b" / "EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip"
+    name = "EGMS_L2b_022_0845_IW2_VV_2020_2024_1.csv"
+    with zipfile.ZipFile(zip_path) as zf:
+        rows = list(csv.DictReader(io.TextIOWrapper(zf.open(name), encoding="utf-8")))
+    date_names = sorted(k for k in rows[0] if k.isdigit() and len(k) == 8)
+    assert len(date_names) == 210
+    uri = (f"/vsizip/{zip_path}/{name}|option:HEADERS=YES|option:AUTODETECT_TYPE=YES"
+           "|option:X_POSSIBLE_NAMES=easting|option:Y_POSSIBLE_NAMES=northing")  # fmt: skip
+    egms = QgsVectorLayer(uri, "egms", "ogr")
+    egms.setCrs(QgsCoordinateReferenceSystem("EPSG:3035"))
+    QgsProject.instance().addMapLayer(egms)
+    widget = TimeSeriesDock(qgis_iface)
+    try:
+        for row in (rows[123], rows[7000]):
+            x, y = float(row["easting"]), float(row["northing"])
+            canvas_extent = QgsRectangle(x - 150, y - 150, x + 150, y + 150)
+            show_extent(qgis_canvas, egms, crs="EPSG:3035", extent=canvas_extent)
+            widget.set_layer(egms)
+            widget.activate_tool()
+            click(qgis_canvas, x, y)
+            assert [p.series.point_id for p in widget.points] == [row["pid"]]
+            expected = [float(row[d]) if row[d] else np.nan for d in date_names]
+            np.testing.assert_allclose(ydata(widget, row["pid"], "observed"), expected)
+            trend = widget.plot.line(("mm", row["pid"], "trend")).get_label()
+            # the dock's velocity against EGMS's own mean_velocity (mm/yr, same LOS series)
+            velocity = float(trend.split(" trend ")[1].split(" ")[0])
+            assert abs(velocity - float(row["mean_velocity"])) < 0.6
+    finally:
+        dispose(widget)
+        QgsProject.instance().removeAllMapLayers()
+
+
+def test_many_kept_series_stay_exact_and_the_legend_compact(dock, area, qgis_canvas, tmp_path):
+    rows = [0, 5, 8, 13, 21, 26, 33]
+    for i, row in enumerate(rows):
+        modifiers = Qt.KeyboardModifier.ShiftModifier if i else NO_MODIFIER
+        click(qgis_canvas, area["x"][row], area["y"][row], modifiers)
+    assert [p.series.point_id for p in dock.points] == [str(r + 1) for r in rows]
+    legend = [t.get_text() for t in dock.plot._legend.get_texts()]
+    assert "+ 6 kept PS (colours as on the map)" in legend
+    assert not any(text.startswith("1 ") for text in legend)  # the first PS is counted, not listed
+    path = tmp_path / "kept.csv"
+    dock.export_csv(str(path))
+    with open(path, newline="") as fh:
+        table = list(csv.DictReader(fh))
+    for row in rows:  # kept ones (drawn together) and the last one alike
+        for curve, expected in (("observed", area["observed"][row]), ("corrected", area["corrected"][row])):
+            got = [float(r["value"]) for r in table if r["point_id"] == str(row + 1) and r["curve"] == curve]
+            np.testing.assert_allclose(got, expected)

@@ -28,6 +28,7 @@ CURVE_STYLES = {
 }
 MAX_LEGEND_ENTRIES = 10
 MAX_LEGEND_POINTS = 5
+BULK_KINDS = ("observed", "corrected", "trend")
 LEGEND_ROW_PX = 14  # 6.5 pt text at 96 dpi with matplotlib's label spacing
 
 
@@ -79,6 +80,7 @@ class SeriesPlot:
         self.ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         self._lines: Dict[Tuple[str, str, str], object] = {}
         self._band = None
+        self._bulk, self._bulk_index = {}, {}
         self._legend = None
         self._legend_key = None
         from matplotlib.lines import Line2D
@@ -105,7 +107,11 @@ class SeriesPlot:
     def show(self, curves: List[Curve], band=None, title: str = "", message: str = ""):
         """Show exactly ``curves`` (others hidden); ``band`` = (dates, low, high, colour) or None."""
         used = set()
+        bulk = self._bulk_curves(curves)
+        self._set_bulk(bulk)
         for curve in curves:
+            if curve.key in self._bulk_index:
+                continue
             line = self._line_for(curve)
             default = CURVE_STYLES["groundwater" if curve.axis == "m" else "observed"]
             style = {**CURVE_STYLES.get(curve.curve, default), **curve.style}
@@ -129,6 +135,42 @@ class SeriesPlot:
         self.ax.set_title(title, fontsize=9)
         self.message.set_text(message)
         self._update_legend(curves)
+
+    @staticmethod
+    def _bulk_curves(curves):
+        """Past MAX_LEGEND_POINTS kept PS, their observed/corrected/trend curves (all but the last
+        PS's) are drawn as one LineCollection per kind: one artist instead of up to 150 Line2D,
+        whose per-artist cost dominated the redraw."""
+        starts = [i for i, c in enumerate(curves) if c.curve == "observed" and c.axis == "mm"]
+        if len(starts) <= MAX_LEGEND_POINTS:
+            return []
+        return [c for c in curves[: starts[-1]] if c.axis == "mm" and c.curve in BULK_KINDS]
+
+    def _set_bulk(self, bulk):
+        from matplotlib.collections import LineCollection
+
+        self._bulk_index = {}
+        for kind in BULK_KINDS:
+            members = [c for c in bulk if c.curve == kind]
+            collection = self._bulk.get(kind)
+            if not members:
+                if collection is not None:
+                    collection.set_visible(False)
+                continue
+            if collection is None:
+                style = CURVE_STYLES[kind]
+                # kept trends solid and thin: Agg's dash generation doubled the collection's cost
+                dashes = "-" if kind == "trend" else style["ls"]
+                width = 0.8 if kind == "trend" else style["lw"]
+                collection = LineCollection([], linewidths=width, linestyles=dashes, alpha=0.9)
+                self.ax.add_collection(collection)
+                self._bulk[kind] = collection
+            segments = [np.column_stack([date_numbers(c.dates), np.asarray(c.values, float)])
+                        for c in members]  # fmt: skip
+            collection.set_segments(segments)
+            collection.set_color([c.colour for c in members])
+            collection.set_visible(True)
+            self._bulk_index.update({c.key: (kind, i) for i, c in enumerate(members)})
 
     def _set_band(self, band):
         if self._band is not None:
@@ -201,8 +243,12 @@ class SeriesPlot:
         read back from the lines themselves."""
         rows = []
         for curve in self.shown:
-            line = self._lines[curve.key]
-            x, y = line.get_data()
+            if curve.key in self._bulk_index:
+                kind, i = self._bulk_index[curve.key]
+                xy = self._bulk[kind].get_segments()[i]
+                x, y = xy[:, 0], xy[:, 1]
+            else:
+                x, y = self._lines[curve.key].get_data()
             days = np.round(np.asarray(x, dtype=float)).astype(np.int64)
             dates = np.datetime64(mdates.get_epoch()[:10], "D") + days
             rows.append((curve.point_id, curve.curve, dates, np.asarray(y, dtype=float), curve.axis))

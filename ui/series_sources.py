@@ -27,6 +27,7 @@ class LinkedOutputs:
 
     corrected: object = None
     members: object = None
+    predicted_members: object = None
     series_table: object = None
     predictions: object = None
     attention: object = None
@@ -47,7 +48,8 @@ class ShownPoint:
     series: PointSeries
     corrected: Optional[np.ndarray] = None
     well: Optional[str] = None
-    member: Dict[str, object] = field(default_factory=dict)
+    member: Dict[str, object] = field(default_factory=dict)  # its buffer-members row
+    predicted: Dict[str, object] = field(default_factory=dict)  # its AM-LSTM members row
 
 
 class Sources:
@@ -76,16 +78,16 @@ class Sources:
     def resolve(self, series: PointSeries, ps_layer) -> ShownPoint:
         shown = ShownPoint(series=series)
         shown.corrected = self._corrected(series, ps_layer)
-        members = self.linked.members
-        if members is not None:
-            names = [n for n in members.fields().names() if n != WELL_FIELD]
-            id_field = find_field(names, ID_FIELD_CANDIDATES)
-            rows = rows_where(members, id_field, series.point_id) if id_field else []
-            if rows:
-                rows.sort(key=lambda r: float(r.get("distance_m") or 0.0))
-                shown.member = rows[0]
-                well = rows[0].get(WELL_FIELD)
-                shown.well = None if well is None else str(well)
+        rows = _member_rows(self.linked.members, series.point_id)
+        if rows:  # a PS in several buffers: its nearest well
+            shown.member = min(rows, key=lambda r: float(r.get("distance_m") or 0.0))
+        rows = _member_rows(self.linked.predicted_members, series.point_id)
+        if shown.member:
+            rows = [r for r in rows if r.get(WELL_FIELD) == shown.member.get(WELL_FIELD)]
+        if rows:
+            shown.predicted = rows[0]
+        well = (shown.member or shown.predicted).get(WELL_FIELD)
+        shown.well = None if well is None else str(well)
         return shown
 
     def _corrected(self, series: PointSeries, ps_layer) -> Optional[np.ndarray]:
@@ -119,6 +121,15 @@ class Sources:
             rows_where(linked.predictions, WELL_FIELD, well),
             rows_where(linked.attention, WELL_FIELD, well),
         )
+
+
+def _member_rows(layer, point_id):
+    """Rows of a members layer for one PS (its id field: pid/id/..., not feature_id)."""
+    if layer is None:
+        return []
+    names = [n for n in layer.fields().names() if n != WELL_FIELD]
+    id_field = find_field(names, ID_FIELD_CANDIDATES)
+    return rows_where(layer, id_field, point_id) if id_field else []
 
 
 def _on_dates(dates, values, target):
@@ -171,16 +182,20 @@ def build_curves(points: List[ShownPoint], sources: Sources, options: Options, r
                 if detailed:
                     band = (s.dates[inside], trend - fit.rmse_mm, trend + fit.rmse_mm, colour)
         if detailed:
-            curves += _prediction_and_well_curves(point, sources, colour, notes)
+            shown = corrected if corrected is not None else observed
+            curves += _prediction_and_well_curves(point, shown, sources, colour, notes)
     return curves, band, notes
 
 
-def _prediction_and_well_curves(point: ShownPoint, sources: Sources, colour, notes):
+def _prediction_and_well_curves(point: ShownPoint, shown, sources: Sources, colour, notes):
+    """The PS's own predictions (cumulated onto ``shown``, its series as plotted), then its well's."""
     curves = []
     pid = point.series.point_id
-    per_ps = ls.member_predictions(point.member) if point.member else {}
-    for curve, (dates, values) in per_ps.items():
-        curves.append(Curve(pid, curve, dates, values, f"{pid} {ls.CURVE_TITLES[curve]}", colour))
+    per_ps = ls.member_predictions(point.predicted) if point.predicted else {}
+    for curve, (months, increments) in per_ps.items():
+        values = ls.cumulate_from(months, increments, point.series.dates, shown)
+        label = f"{pid} {ls.CURVE_TITLES[curve]} (cumulated)"
+        curves.append(Curve(pid, curve, months, values, label, colour))
     if point.well is None:
         return curves
     well = point.well

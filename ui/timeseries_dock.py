@@ -36,18 +36,27 @@ OBJECT_NAME = "SubsidenceLabTimeSeriesDock"
 LINKED = (
     ("corrected", "Corrected layer", compat.LAYER_FILTER_POINT),
     ("members", "Buffer members layer", compat.LAYER_FILTER_POINT),
+    ("predicted_members", "AM-LSTM members layer", compat.LAYER_FILTER_POINT),
     ("series_table", "Well series table", compat.LAYER_FILTER_VECTOR),
     ("predictions", "Predictions table", compat.LAYER_FILTER_VECTOR),
     ("attention", "Attention table", compat.LAYER_FILTER_VECTOR),
 )
-# fields that identify each linked output when detecting them among the project's layers
+# fields that identify each linked output when detecting them among the project's layers:
+# (fields it must have, a prefix some field must start with)
 SIGNATURES = {
-    "corrected": {"velocity_mm_per_year", "residual_rms_mm"},
-    "members": {"feature_id", "distance_m"},
-    "series_table": {"feature_id", "date", "value_mm"},
-    "predictions": {"feature_id", "date", "amlstm_mm"},
-    "attention": {"feature_id", "layer", "weight"},
+    "corrected": ({"velocity_mm_per_year", "residual_rms_mm"}, ""),
+    "members": ({"feature_id", "distance_m"}, ""),
+    "predicted_members": ({"feature_id"}, "amlstm_"),
+    "series_table": ({"feature_id", "date", "value_mm"}, ""),
+    "predictions": ({"feature_id", "date", "amlstm_mm"}, ""),
+    "attention": ({"feature_id", "layer", "weight"}, ""),
 }
+
+
+def _matches(name, field_names):
+    required, prefix = SIGNATURES[name]
+    names = set(field_names)
+    return required <= names and (not prefix or any(n.startswith(prefix) for n in names))
 MAX_KEPT = 50
 
 
@@ -225,7 +234,7 @@ class TimeSeriesDock(QgsDockWidget):
             for layer in QgsProject.instance().mapLayers().values():
                 if layer is ps_layer or not hasattr(layer, "fields"):
                     continue
-                if SIGNATURES[name] <= set(layer.fields().names()):
+                if _matches(name, layer.fields().names()):
                     combo.setLayer(layer)
                     break
 
