@@ -231,8 +231,7 @@ def _em(kept, gram, col_sum, m_used, vecs, rank_k, scale, n_missing, progress):
         cross = sum(p[0] for p in parts)
         gram = gram + cross + cross.T
         col_sum = col_sum + sum(p[1] for p in parts)
-        g, shift = _centred(gram, col_sum, m_used)
-        vals, vecs = _eig_desc(g)
+        g, shift, vals, vecs = _spectrum(gram, col_sum, m_used)
         change = float(np.sqrt(sum(p[2] for p in parts) / n_missing))
         ratio = change / last_change if last_change > 0 else 1.0
         if (change * ratio / (1.0 - ratio) if ratio < 0.5 else change) <= pca.IMPUTE_TOL * scale:
@@ -241,15 +240,12 @@ def _em(kept, gram, col_sum, m_used, vecs, rank_k, scale, n_missing, progress):
     return kept, g, shift, vals, vecs, iterations
 
 
-def _centred(gram, col_sum, m_used):
+def _spectrum(gram, col_sum, m_used):
+    """Centred Gram matrix (module docstring of core.pca), its eigenpairs (descending) and the shift."""
     shift = col_sum / m_used
     g = gram - m_used * np.outer(shift, shift)
-    return 0.5 * (g + g.T), shift
-
-
-def _eig_desc(g):
-    vals, vecs = np.linalg.eigh(g)
-    return vals[::-1], np.ascontiguousarray(vecs[:, ::-1])
+    vals, vecs = np.linalg.eigh(0.5 * (g + g.T))
+    return 0.5 * (g + g.T), shift, vals[::-1], np.ascontiguousarray(vecs[:, ::-1])
 
 
 def decompose_dask(
@@ -296,8 +292,7 @@ def decompose_dask(
     if m_fit < 3:
         raise ValueError(f"displacement_mm: only {m_fit} points have any value; at least 3 are needed")
     k = pca._validate_k(k, m_fit, n)
-    g, shift = _centred(gram, col_sum, m_used)
-    vals, vecs = _eig_desc(g)
+    g, shift, vals, vecs = _spectrum(gram, col_sum, m_used)
     iterations = 0
     with_gaps = [i for i, s in enumerate(summaries) if s[5]]
     if with_gaps:

@@ -2,7 +2,7 @@
 
 Any source :func:`core.ps_io.read_ps_file` reads through OGR (EGMS CSV exports, GeoPackage,
 Shapefile ...) is read in batches of ``batch_rows`` features from OGR's Arrow/NumPy stream;
-each batch goes through the same :func:`core.ps_io.ps_from_columns` as a whole-file read (date
+each batch goes through the same :func:`core.ps_columns.ps_from_columns` as a whole-file read (date
 detection, NULL and text checks, id and elevation fields), and its rows are appended to the
 stack. Memory is bounded by one batch plus one chunk, whatever the size of the sources.
 
@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from . import ps_io
+from . import ogr_batches, ps_columns, ps_read, wkb_points
 from .stack import DEFAULT_CHUNK_ROWS, StackWriter
 
 BATCH_ROWS = 65536
@@ -25,8 +25,8 @@ BATCH_ROWS = 65536
 def _streams(path, layer_name, batch_rows):
     """Yield dicts field -> array (plus ``__geometry__`` WKB when the layer has geometry), one per
     batch, and set the generator's ``info`` (field names, crs) before the first batch."""
-    dataset = ps_io._open_ogr(path)
-    layer = ps_io._layer_of(dataset, path, layer_name)
+    dataset = ogr_batches._open_ogr(path)
+    layer = ogr_batches._layer_of(dataset, path, layer_name)
     definition = layer.GetLayerDefn()
     names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
     has_geometry = definition.GetGeomFieldCount() > 0 and layer.GetGeomType() != 100
@@ -36,12 +36,12 @@ def _streams(path, layer_name, batch_rows):
         auth, code = srs.GetAuthorityName(None), srs.GetAuthorityCode(None)
         crs = f"{auth}:{code}" if auth and code else srs.ExportToWkt()
     geometry = (layer.GetGeometryColumn() or "wkb_geometry") if has_geometry else None
-    per_pass = ps_io._fields_per_pass(dataset, len(names))
+    per_pass = ogr_batches._fields_per_pass(dataset, len(names))
     groups = [names[k : k + per_pass] for k in range(0, len(names), per_pass)] or [[]]
     handles, iterators = [], []
     for g, group in enumerate(groups):
-        ds = dataset if g == 0 else ps_io._open_ogr(path)
-        lyr = ps_io._layer_of(ds, path, layer_name)
+        ds = dataset if g == 0 else ogr_batches._open_ogr(path)
+        lyr = ogr_batches._layer_of(ds, path, layer_name)
         hidden = [n for n in names if n not in set(group)]
         if geometry is not None and g > 0:
             hidden.append(geometry)
@@ -107,14 +107,14 @@ def convert_to_stack(
             base = os.path.basename(source)
             rows = 0
             for batch in batches:
-                columns = {n: ps_io._decode_text(batch[n]) for n in names}
+                columns = {n: ps_read._decode_text(batch[n]) for n in names}
                 if geometry is not None:
-                    x, y = ps_io.points_from_wkb(batch[geometry])
+                    x, y = wkb_points.points_from_wkb(batch[geometry])
                     batch_crs = crs
                 else:
-                    x, y, batch_crs = ps_io.coordinates_from_columns(columns, names)
+                    x, y, batch_crs = ps_columns.coordinates_from_columns(columns, names)
                 try:
-                    ps = ps_io.ps_from_columns(
+                    ps = ps_columns.ps_from_columns(
                         columns,
                         x,
                         y,
