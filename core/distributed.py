@@ -284,13 +284,13 @@ def decompose_dask(
     m_used = int(sum(s[3] for s in summaries))
     empty = np.concatenate([s[4] for s in summaries])
     n_gap_rows = int(sum(s[5] for s in summaries))
-    no_data = np.flatnonzero(observed == 0)
-    if no_data.size:
-        which = [str(dates[j]) if dates is not None else f"column {j}" for j in no_data[:5]]
-        raise ValueError(f"displacement_mm: no value at any point on date(s) {', '.join(which)}; drop them")
+    missing = np.flatnonzero(observed == 0)[:5]
+    no_data = [str(dates[j]) if dates is not None else f"column {j}" for j in missing]
+    if no_data:
+        raise ValueError(f"displacement_mm: no value at any point on date(s) {', '.join(no_data)}; drop them")
+    if m - empty.size < 3:
+        raise ValueError(f"displacement_mm: only {m - empty.size} points have any value; 3 are needed")
     m_fit = m - empty.size
-    if m_fit < 3:
-        raise ValueError(f"displacement_mm: only {m_fit} points have any value; at least 3 are needed")
     k = pca._validate_k(k, m_fit, n)
     g, shift, vals, vecs = _spectrum(gram, col_sum, m_used)
     iterations = 0

@@ -442,23 +442,9 @@ def remove_errors_dask(
     if progress is not None:
         progress(1.0, None)
     return er.ErrorRemovalResult(
-        corrected_mm=corrected,
-        deformation_model_mm=deformation,
-        error_components_mm=errors,
-        polynomial_mm=surface,
-        reference_mm=mean_mm - offset,
-        velocity_mm_per_year=lines[:, 0],
-        velocity_std_mm_per_year=lines[:, 1],
-        residual_rms_mm=lines[:, 2],
-        deformation_components=d_list,
-        error_components=e_list,
-        polynomial=polynomial,
-        polynomial_coefficients=poly.coefficients,
-        fit_mask=mask,
-        reference=reference,
-        reference_velocity_mm_per_year=level_velocity,
-        reference_kept=bool(kept),
-        stable_ground=ground,
+        corrected, deformation, errors, surface, mean_mm - offset, lines[:, 0], lines[:, 1], lines[:, 2],
+        d_list, e_list, polynomial, poly.coefficients, mask, reference=reference,
+        reference_velocity_mm_per_year=level_velocity, reference_kept=bool(kept), stable_ground=ground,
     )
 
 

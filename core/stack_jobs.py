@@ -98,16 +98,8 @@ def process_stack(
         x, y, z = (None if c is None else c[r0:r1] for c in (coords["x"], coords["y"], coords["z"]))
         dec = decompose(X, k=k, dates=stack.dates, x=x, y=y, z=z, progress=report)
         removal = remove_errors(
-            X,
-            dec,
-            dates=stack.dates,
-            x=x,
-            y=y,
-            z=z,
-            polynomial=polynomial,
-            fit_mask=stable_area,
-            deformation_components=deformation_components,
-            error_components=error_components,
+            X, dec, dates=stack.dates, x=x, y=y, z=z, polynomial=polynomial, fit_mask=stable_area,
+            deformation_components=deformation_components, error_components=error_components,
             significance=significance,
         )
         return dec, removal
