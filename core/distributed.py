@@ -333,11 +333,7 @@ def decompose_dask(
     spatial = spatial * signs
     temporal = temporal * signs
     dec = pca.Decomposition(
-        mean_mm=mu,
-        spatial=spatial,
-        sigma=sigma,
-        temporal=temporal,
-        all_sigma=all_sigma,
+        mu, spatial, sigma, temporal, all_sigma,
         dates=None if dates is None else np.asarray(dates, dtype="datetime64[D]"),
         ids=np.arange(1, m + 1, dtype=np.int64) if ids is None else ids,
         suggested_k=suggested,

@@ -389,11 +389,9 @@ def remove_errors_dask(
         ground = _stable_ground_dask(X, dates, x, y, z, polynomial, significance or SIGNIFICANCE, margin_m)
         fit_mask = ground.mask if ground.usable else None
     stable_reference = fit_mask is not None
-    mask = np.ones(m, dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
-    if mask.shape != (m,):
-        raise ValueError(f"fit_mask: expected {m} values (one per point), got shape {mask.shape}")
-    if not mask.any():
-        raise ValueError("fit_mask: no point is selected to fit the polynomial on")
+    mask = np.asarray(fit_mask, bool) if stable_reference else np.ones(m, dtype=bool)
+    if mask.shape != (m,) or not mask.any():
+        raise ValueError(f"fit_mask: expected {m} values (one per point), some true; got shape {mask.shape}")
     t = er.years_since_first(dates)
     xd, yd = _rows_like(x, X), _rows_like(y, X)
     zero = da.zeros((m, n), chunks=X.chunks)
