@@ -381,9 +381,9 @@ def remove_errors_dask(
         raise ValueError(f"reference: expected one of {', '.join(er.REFERENCES)}, got {reference!r}")
     d_idx, e_idx = np.asarray(d_list, dtype=int) - 1, np.asarray(e_list, dtype=int) - 1
     ground = None
+    if isinstance(fit_mask, str) and fit_mask != "auto":
+        raise ValueError(f"fit_mask: expected None, 'auto' or one value per point, got {fit_mask!r}")
     if isinstance(fit_mask, str):
-        if fit_mask != "auto":
-            raise ValueError(f"fit_mask: expected None, 'auto' or one value per point, got {fit_mask!r}")
         if x is None or y is None:
             raise ValueError("x, y: coordinates are needed to find the stable ground")
         ground = _stable_ground_dask(X, dates, x, y, z, polynomial, significance or SIGNIFICANCE, margin_m)
