@@ -35,3 +35,17 @@ def parse_components(text, name: str = "components", k: Optional[int] = None) ->
             raise ValueError(f"{name}: component {last} asked in {token!r} but there are only {k} components")
         numbers.update(range(first, last + 1))
     return sorted(numbers)
+
+
+# Errors are random in time: a temporal function this autocorrelated (lag 1) is not the per-date
+# randomness of orbit or atmosphere, and is likely deformation being removed.
+SMOOTH_LAG1 = 0.5
+
+
+def smooth_components(diagnostics, components, threshold=SMOOTH_LAG1):
+    """``[(component, lag-1 autocorrelation)]`` of the 1-based ``components`` whose temporal
+    function is smooth (lag-1 autocorrelation >= ``threshold``); [] without the diagnostic."""
+    lag1 = (diagnostics or {}).get("lag1_autocorrelation")
+    if lag1 is None:
+        return []
+    return [(c, float(lag1[c - 1])) for c in components if c <= len(lag1) and lag1[c - 1] >= threshold]

@@ -20,6 +20,8 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import gpkg_pages
+
 GEOMETRY_COLUMN = "geom"
 FID_COLUMN = "fid"
 ROWS_PER_BATCH = 20_000
@@ -47,6 +49,12 @@ def point_blobs(x, y, srs_id: int) -> list:
     A point with a NaN coordinate is written as the GeoPackage empty point (NaN coordinates,
     empty flag set), which OGR and QGIS read as an empty geometry.
     """
+    out = _point_records(x, y, srs_id)
+    return out.view(f"V{_POINT_DTYPE.itemsize}").tolist()
+
+
+def _point_records(x, y, srs_id: int) -> np.ndarray:
+    """:func:`point_blobs` as one structured array (one 29-byte record per point)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     out = np.empty(x.shape[0], dtype=_POINT_DTYPE)
@@ -59,7 +67,7 @@ def point_blobs(x, y, srs_id: int) -> list:
     out["wkb_type"] = 1
     out["x"] = np.where(empty, np.nan, x)
     out["y"] = np.where(empty, np.nan, y)
-    return out.view(f"V{_POINT_DTYPE.itemsize}").tolist()
+    return out
 
 
 def _column_values(kind: str, values) -> list:
@@ -171,11 +179,7 @@ def write_points_gpkg(
         dataset = None
 
         # 2. Rows with sqlite3 in one transaction, no journal (the file is private until renamed).
-        connection = sqlite3.connect(tmp_path, isolation_level=None)
-        try:
-            _insert_rows(connection, layer_name, names, x, y, columns, series_values, report)
-        finally:
-            connection.close()
+        _insert_rows(tmp_path, layer_name, names, x, y, columns, series_values, report)
         os.replace(tmp_path, path)
         for suffix in ("-wal", "-shm"):  # left by an older file under that name
             if os.path.exists(path + suffix):
@@ -187,17 +191,56 @@ def write_points_gpkg(
     return path
 
 
-def _insert_rows(connection, layer_name, names, x, y, columns, series_values, report):
+def _connect(path):
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=OFF")
+    connection.execute("PRAGMA synchronous=OFF")
+    connection.execute("BEGIN")
+    return connection
+
+
+def _insert_rows(path, layer_name, names, x, y, columns, series_values, report):
     """Fill the empty table OGR made: rows, R-tree, extent, feature count, then the triggers.
 
     OGR's triggers (R-tree upkeep, feature count) call OGR's SQL functions (``ST_MinX``...),
     unknown to a plain sqlite3 connection, and would cost a statement per row anyway: they
     are dropped for the bulk insert and re-created, verbatim, once the R-tree is filled.
+    The rows go in as SQLite pages built with numpy (:mod:`core.gpkg_pages`) when the table
+    allows it, else through ``sqlite3`` (:func:`_insert_values`).
     """
     m = x.shape[0]
-    connection.execute("PRAGMA journal_mode=OFF")
-    connection.execute("PRAGMA synchronous=OFF")
-    connection.execute("BEGIN")
+    connection = _connect(path)
+    try:
+        triggers, srs_id = _drop_triggers(connection, layer_name)
+        layout = gpkg_pages.page_layout(connection, layer_name) if m else None
+        written = False
+        if layout is not None:
+            connection.execute("COMMIT")
+            connection.close()
+            records = _point_records(x, y, srs_id).view(np.uint8).reshape(m, _POINT_DTYPE.itemsize)
+            written = gpkg_pages.write_table_pages(
+                path,
+                layout,
+                np.arange(1, m + 1, dtype=np.int64),
+                records,
+                [(kind, values) for _, kind, values in columns],
+                series_values,
+                progress=lambda fraction: report(0.9 * fraction, None),
+            )
+            connection = _connect(path)
+            if written:
+                connection.execute(
+                    "INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES (?, ?)", (layer_name, m)
+                )
+        if not written:
+            _insert_values(connection, layer_name, names, x, y, columns, series_values, report, srs_id)
+        _finish(connection, layer_name, x, y, triggers)
+    finally:
+        connection.close()
+
+
+def _drop_triggers(connection, layer_name):
+    """OGR's triggers on the layer (name, sql), dropped; and the layer's srs_id."""
     triggers = connection.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND lower(tbl_name) = lower(?)",
         (layer_name,),
@@ -207,7 +250,12 @@ def _insert_rows(connection, layer_name, names, x, y, columns, series_values, re
     row = connection.execute(
         "SELECT srs_id FROM gpkg_geometry_columns WHERE lower(table_name) = lower(?)", (layer_name,)
     ).fetchone()
-    srs_id = int(row[0]) if row else 0
+    return triggers, int(row[0]) if row else 0
+
+
+def _insert_values(connection, layer_name, names, x, y, columns, series_values, report, srs_id):
+    """The rows through ``sqlite3``, many rows per statement (:func:`_insert_many`)."""
+    m = x.shape[0]
     insert = f"INSERT INTO {_quote(layer_name)} ({', '.join(_quote(n) for n in names)}) VALUES "
     for start in range(0, m, ROWS_PER_BATCH):
         stop = min(m, start + ROWS_PER_BATCH)
@@ -217,6 +265,11 @@ def _insert_rows(connection, layer_name, names, x, y, columns, series_values, re
             parts.extend(series_values[start:stop].T.tolist())
         _insert_many(connection, insert, parts)
         report(0.9 * stop / max(m, 1), None)
+
+
+def _finish(connection, layer_name, x, y, triggers):
+    """R-tree, extent and feature count from the coordinates, OGR's triggers back, commit."""
+    m = x.shape[0]
     finite = np.isfinite(x) & np.isfinite(y)
     rtree = f"rtree_{layer_name}_{GEOMETRY_COLUMN}"
     has_rtree = connection.execute("SELECT count(*) FROM sqlite_master WHERE name = ?", (rtree,)).fetchone()[

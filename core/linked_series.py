@@ -75,21 +75,38 @@ def previous_month(date) -> np.datetime64:
     return (np.datetime64(date, "M") - 1).astype("datetime64[D]")
 
 
-def cumulate_from(months, increments, dates, values) -> np.ndarray:
+def cumulate_from(months, increments, dates=None, values=None) -> np.ndarray:
     """Monthly increments as a cumulative series in the reference of the series (dates, values).
 
-    The level before the first increment is the series linearly interpolated at the start of the
-    previous month (increment_mm is the change since the previous month), so the cumulated curve
-    continues the displacement it models. NaN increments are gaps (the level carries over).
+    Each run of consecutive known increments starts from the series linearly interpolated at the
+    start of the month before the run (increment_mm is the change since the previous month), so
+    the cumulated curve continues the displacement it models, and a gap (NaN increments, e.g.
+    months without acquisitions) does not offset everything after it by the displacement the gap
+    missed. Without a series the first run starts at 0 and later runs carry the level over.
     """
-    days = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
-    values = np.asarray(values, dtype=np.float64)
-    ok = np.isfinite(values)
-    start = previous_month(np.asarray(months, dtype="datetime64[D]")[0]).astype(np.int64)
-    anchor = float(np.interp(start, days[ok], values[ok])) if ok.sum() >= 1 else 0.0
+    months = np.asarray(months, dtype="datetime64[D]")
     increments = np.asarray(increments, dtype=np.float64)
-    out = anchor + np.cumsum(np.nan_to_num(increments))
-    out[~np.isfinite(increments)] = np.nan
+    known = np.isfinite(increments)
+    days = ok_values = None
+    if dates is not None and values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        ok = np.isfinite(values)
+        if ok.any():
+            days, ok_values = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)[ok], values[ok]
+    out = np.full(increments.shape, np.nan)
+    level = 0.0
+    # a run also ends where months are skipped (tables leave out the months of a data gap)
+    month_number = months.astype("datetime64[M]").astype(np.int64)
+    follows = np.concatenate([[False], known[:-1] & (np.diff(month_number) == 1)])
+    starts = np.flatnonzero(known & ~follows)
+    for start in starts:
+        stop = start + 1
+        while stop < known.size and known[stop] and follows[stop]:
+            stop += 1
+        if days is not None:
+            level = float(np.interp(previous_month(months[start]).astype(np.int64), days, ok_values))
+        out[start:stop] = level + np.cumsum(increments[start:stop])
+        level = out[stop - 1]
     return out
 
 
@@ -106,28 +123,18 @@ def well_levels(series_rows: Sequence[dict]) -> Tuple[np.ndarray, Dict[str, np.n
 def well_predictions(prediction_rows: Sequence[dict], series_dates=None, series_mean=None):
     """A well's predicted increments cumulated: ``(dates, {curve: mm}, split)``.
 
-    Every curve (``observed`` and each model) starts from the same level: the buffer mean of
-    the series table just before the first predicted month when it is known (the cumulative
-    mean at that month minus its observed increment), else 0. So ``observed`` retraces the
-    series table's mean and the models read as displacement in the same reference.
+    Every curve (``observed`` and each model) is cumulated by :func:`cumulate_from` onto the
+    buffer mean of the series table when it is given (so ``observed`` retraces that mean and the
+    models read as displacement in the same reference), else from 0.
     """
     dates, rows = _dated(prediction_rows, "predictions table")
     if not rows:
         return dates, {}, []
-    anchor = 0.0
-    if series_dates is not None and series_mean is not None and len(series_dates):
-        hit = np.flatnonzero(np.asarray(series_dates, dtype="datetime64[D]") == dates[0])
-        first_observed = _float(rows[0].get("observed_mm"))
-        if hit.size and np.isfinite(series_mean[hit[0]]) and np.isfinite(first_observed):
-            anchor = float(series_mean[hit[0]]) - first_observed
     curves = {}
     for curve in ("observed",) + PREDICTION_CURVES:
         increments = np.array([_float(r.get(f"{curve}_mm")) for r in rows])
         if np.isfinite(increments).any():
-            # a missing month keeps the level (nan -> 0 in the sum) but is shown as a gap
-            cumulated = anchor + np.cumsum(np.nan_to_num(increments))
-            cumulated[~np.isfinite(increments)] = np.nan
-            curves[curve] = cumulated
+            curves[curve] = cumulate_from(dates, increments, series_dates, series_mean)
     return dates, curves, [str(r.get("split") or "") for r in rows]
 
 

@@ -25,6 +25,8 @@ from typing import List
 import numpy as np
 from scipy.spatial import cKDTree
 
+RMS_BLOCK_ROWS = 8192
+
 
 @dataclass
 class StationComparison:
@@ -63,13 +65,21 @@ def stable_area_rms(series_mm, stable_mask, truth_mm=None) -> float:
         raise ValueError(f"stable_mask: expected {series_mm.shape[0]} values, got shape {stable_mask.shape}")
     if not stable_mask.any():
         raise ValueError("stable_mask: no point is marked stable")
-    values = series_mm[stable_mask]
-    if truth_mm is not None:
-        values = values - np.asarray(truth_mm, dtype=np.float64)[stable_mask]
-    values = values[~np.isnan(values)]
-    if values.size == 0:
+    truth = None if truth_mm is None else np.asarray(truth_mm, dtype=np.float64)
+    rows = np.flatnonzero(stable_mask)
+    total, count = 0.0, 0
+    for start in range(0, rows.size, RMS_BLOCK_ROWS):  # cache-sized copies, no (m, n) temporaries
+        block = rows[start : start + RMS_BLOCK_ROWS]
+        values = series_mm[block]
+        if truth is not None:
+            values -= truth[block]
+        observed = ~np.isnan(values)
+        values[~observed] = 0.0
+        total += float(np.einsum("ij,ij->", values, values))
+        count += int(observed.sum())
+    if count == 0:
         raise ValueError("series_mm: the stable points have no observed value")
-    return float(np.sqrt(np.mean(values**2)))
+    return float(np.sqrt(total / count))
 
 
 def _statistics(ps, station):

@@ -6,6 +6,7 @@ from qgis.core import (
     QgsProcessingOutputNumber,
 )
 
+from ..core.components import smooth_components
 from ..core.dates import date_field_name
 from ..core.error_removal import REFERENCES, linear_velocity, remove_errors
 from ..core.pca import DEFAULT_K
@@ -17,9 +18,6 @@ from .base import CHEN_2023, SubsidenceAlgorithm
 from .inputs import DEM, DEM_BAND
 from .ps_io import add_ps_input_parameters, read_ps
 from .styling import style_on_completion
-
-# A temporal function this autocorrelated is not the per-date randomness of orbit/atmosphere.
-SMOOTH_LAG1 = 0.5
 
 
 class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
@@ -323,13 +321,9 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
 
     def _warn_smooth_errors(self, dec, error_components, feedback):
         """Errors are random in time; a smooth T_k among them is likely deformation being removed."""
-        lag1 = (getattr(dec, "diagnostics", None) or {}).get("lag1_autocorrelation")
-        if lag1 is None:
-            return
-        smooth = [c for c in error_components if c <= len(lag1) and lag1[c - 1] >= SMOOTH_LAG1]
-        for c in smooth:
+        for c, lag1 in smooth_components(getattr(dec, "diagnostics", None), error_components):
             feedback.pushWarning(
                 f"{self.ERROR_COMPONENTS}: component {c} is removed as error but its temporal function is "
-                f"smooth (lag-1 autocorrelation {lag1[c - 1]:.2f}); it may hold deformation. Check its "
+                f"smooth (lag-1 autocorrelation {lag1:.2f}); it may hold deformation. Check its "
                 f"curve and list it under {self.DEFORMATION_COMPONENTS} if so."
             )

@@ -58,6 +58,13 @@ def main():
     parser.add_argument(
         "--inelastic", action="store_true", help="physical baseline with the inelastic switch"
     )
+    parser.add_argument(
+        "--targets",
+        default="truth",
+        choices=("truth", "observed"),
+        help="train on the true buffer means, or on the observed ones (errors, gaps) as buffer sampling "
+        "gives them; scores are always against the truth",
+    )
     args = parser.parse_args()
     config = TrainingConfig(epochs=args.epochs, drivers=args.drivers)
     print(

@@ -11,7 +11,7 @@ from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProcessin
 from test_cancel import _CancelAfter
 
 from subsidence_lab.core.ps_io import write_ps_file
-from subsidence_lab.core.synthetic import groundwater_long_table, make_study_area
+from subsidence_lab.core.synthetic import LAYERS, groundwater_long_table, make_study_area
 
 ALG = "subsidencelab:wellbuffersampling"
 SERIES_FIELDS = ["feature_id", "date", "value_mm", "median_mm", "std_mm", "count", "increment_mm"]
@@ -219,3 +219,30 @@ def test_cancel_leaves_no_output(provider, study, tmp_path):
         _run(ps_path, wells_path, feedback, GROUNDWATER=gw_path, **_files(tmp_path))
     assert feedback.isCanceled()
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_qgis_process_chain_from_the_sample_study_area(qgis_process, tmp_path):
+    """Headless, from the installed ZIP: samplestudyarea's wells and groundwater table go straight in."""
+    made = {
+        name: tmp_path / f"{name.lower()}.gpkg"
+        for name in ("OUTPUT_PS", "OUTPUT_WELLS", "OUTPUT_GROUNDWATER")
+    }
+    qgis_process(
+        "run", "subsidencelab:samplestudyarea", "--", "SEED=2", "N_POINTS=1500", "N_DATES=54",
+        *(f"{name}={path}" for name, path in made.items()), f"OUTPUT_TRUTH={tmp_path / 'truth.npz'}",
+    )  # fmt: skip
+    outputs = _files(tmp_path / "sampled")
+    result = qgis_process(
+        "run", "subsidencelab:wellbuffersampling", "--", f"INPUT={made['OUTPUT_PS']}",
+        f"FEATURES={made['OUTPUT_WELLS']}", "FEATURE_ID_FIELD=well_id",
+        f"GROUNDWATER={made['OUTPUT_GROUNDWATER']}",
+        *(f"{name}={path}" for name, path in outputs.items()),
+        json_output=True,
+    )  # fmt: skip
+    assert set(result["results"]) >= set(outputs)
+    names, rows, _ = _rows(outputs["SERIES"])
+    gw_names = [n for n in names if n.startswith("gw_")]
+    assert names[1:8] == SERIES_FIELDS and gw_names == [f"gw_{layer}" for layer in LAYERS]
+    # Every well is in the groundwater table: each sampled month with a value has its levels.
+    with_value = [r for r in rows if not _null(r["value_mm"])]
+    assert with_value and all(not _null(r[name]) for r in with_value for name in gw_names)

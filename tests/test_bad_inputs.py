@@ -446,3 +446,17 @@ def test_the_inputs_attributes_can_be_dropped(provider, layer, tmp_path):
     params = {"INPUT": src, "KEEP_ATTRIBUTES": False, "OUTPUT": str(tmp_path / "o.gpkg")}
     names = QgsVectorLayer(_run("spatiotemporalfilter", params)["OUTPUT"]).fields().names()
     assert names[:2] == ["fid", "pid"] and "mp_type" not in names and "velocity_mm_per_year" in names
+
+
+def test_component_lists_are_parsed_in_core_for_the_docks_too():
+    """core.components is Qt-free: the docks read "3-6" exactly as the algorithms do."""
+    from subsidence_lab.core.components import parse_components, smooth_components
+
+    assert parse_components(" 1, 3 - 5 7", "E") == [1, 3, 4, 5, 7]
+    assert parse_components("", "E") is None
+    for text, words in (("6-3", "descending"), ("0", "start at 1"), ("2,x", "cannot read"), ("9", "only 6")):
+        with pytest.raises(ValueError, match=words):
+            parse_components(text, "E", k=6)
+    lag1 = {"lag1_autocorrelation": np.array([0.9, 0.1, 0.5, -0.2])}
+    assert smooth_components(lag1, [2, 3, 4]) == [(3, 0.5)]
+    assert smooth_components({}, [1]) == []

@@ -132,7 +132,19 @@ def test_point_increments_continue_the_series_they_model():
     dates = np.arange("2020-01-03", "2021-01-03", 12, dtype="datetime64[D]")
     values = -2.0 * (dates - dates[0]).astype(float) / 30.0
     months = np.arange("2020-06", "2020-10", dtype="datetime64[M]").astype("datetime64[D]")
-    increments = np.array([-2.0, np.nan, -2.0, -3.0])
-    level_may_1 = -2.0 * (np.datetime64("2020-05-01") - dates[0]).astype(float) / 30.0
+    increments = np.array([-2.0, np.nan, -2.0, -3.0])  # no July increment (a gap)
+
+    def level(day):
+        return -2.0 * (np.datetime64(day) - dates[0]).astype(float) / 30.0
+
     got = cumulate_from(months, increments, dates, values)
-    np.testing.assert_allclose(got, [level_may_1 - 2, np.nan, level_may_1 - 4, level_may_1 - 7])
+    # June from May 1st's level; after the gap, August again from the series (July 1st's level)
+    expected = [level("2020-05-01") - 2, np.nan, level("2020-07-01") - 2, level("2020-07-01") - 5]
+    np.testing.assert_allclose(got, expected)
+    # without a series: from 0, the level carried over the gap
+    np.testing.assert_allclose(cumulate_from(months, increments), [-2, np.nan, -4, -7])
+    # a month left out of the table is a gap too
+    skipped = months[[0, 2, 3]]
+    got = cumulate_from(skipped, [-2.0, -2.0, -3.0], dates, values)
+    after_gap = level("2020-07-01")
+    np.testing.assert_allclose(got, [level("2020-05-01") - 2, after_gap - 2, after_gap - 5])
