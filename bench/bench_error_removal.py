@@ -18,6 +18,7 @@ Prints, from one run:
 import argparse
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from common import mount_package, start_qgis, timed
 
 mount_package()
 
-from subsidence_lab.core import gpkg_writer  # noqa: E402
+from subsidence_lab.core import gpkg_pages, gpkg_writer  # noqa: E402
 from subsidence_lab.core.error_removal import linear_velocity, remove_errors  # noqa: E402
 from subsidence_lab.core.pca import decompose  # noqa: E402
 from subsidence_lab.core.ps_ops import velocity as ps_velocity  # noqa: E402
@@ -108,7 +109,19 @@ def _bare_arrow_read(path):
     return rows
 
 
-def end_to_end(m, n, k, folder):
+def _best(runs, fn, *args):
+    """``((result, wall seconds), CPU seconds)`` of the run with the least wall time among ``runs``."""
+    best = None
+    for _ in range(max(1, runs)):
+        cpu = time.process_time()
+        out = timed(fn, *args)
+        cpu = time.process_time() - cpu
+        if best is None or out[1] < best[0][1]:
+            best = (out, cpu)
+    return best
+
+
+def end_to_end(m, n, k, folder, runs=2):
     from subsidence_lab.core import ps_io
 
     print(f"== end to end on a {m} x {n} GeoPackage vs a bare OGR Arrow read")
@@ -125,7 +138,11 @@ def end_to_end(m, n, k, folder):
     )
     processing, app = start_qgis()
     _bare_arrow_read(path)  # warm the file cache so every run reads from memory
-    rows, t_read = timed(_bare_arrow_read, path)
+    print(f"   machine shared (2 cores): load average {os.getloadavg()[0]:.1f} at the start")
+    # Best of ``runs`` for the read and the algorithm: the machine is shared, the minimum is the
+    # least disturbed run. CPU seconds (this process, all threads) are printed too: they move
+    # less than wall time when other jobs compete for the cores.
+    (rows, t_read), c_read = _best(runs, _bare_arrow_read, path)
     assert rows == m
     params = {
         "INPUT": str(path),
@@ -134,7 +151,7 @@ def end_to_end(m, n, k, folder):
         "POLYNOMIAL": 3,
         "OUTPUT": str(Path(folder) / "corrected.gpkg"),
     }
-    _, t_alg = timed(processing.run, "subsidencelab:pcaerrorremoval", params)
+    (_, t_alg), c_alg = _best(runs, processing.run, "subsidencelab:pcaerrorremoval", params)
     ps, t_core_read = timed(ps_io.read_ps_file, str(path))
     dec, t_dec = timed(
         decompose, ps.displacement_mm, k=k, dates=ps.dates, ids=ps.ids, x=ps.x, y=ps.y, z=ps.z
@@ -152,28 +169,39 @@ def end_to_end(m, n, k, folder):
     )
     _, t_velocity = timed(ps_velocity, ps.displacement_mm, ps.dates)
     columns = [("id", "int", ps.ids)]
-    _, t_write = timed(
+    write_args = (
         gpkg_writer.write_points_gpkg,
         str(Path(folder) / "corrected_direct.gpkg"),
         ps.x,
         ps.y,
         ps.crs,
         columns,
-        series=([f"D{str(d).replace('-', '')}" for d in ps.dates], ps.displacement_mm),
     )
+    series = ([f"D{str(d).replace('-', '')}" for d in ps.dates], ps.displacement_mm)
+    _, t_write = timed(*write_args, series=series)
+    layout = gpkg_pages.page_layout
+    gpkg_pages.page_layout = lambda connection, table: None  # the sqlite3 path, for comparison
+    try:
+        _, t_write_sqlite = timed(*write_args, series=series)
+    finally:
+        gpkg_pages.page_layout = layout
     params = {"INPUT": str(path), "OUTPUT": str(Path(folder) / "filtered.gpkg")}
     _, t_filter_alg = timed(processing.run, "subsidencelab:spatiotemporalfilter", params)
     _, t_filter = timed(spatiotemporal_filter, ps.displacement_mm, ps.x, ps.y, ps.dates)
-    print(f"   bare OGR Arrow read:               {t_read:7.2f} s")
+    print(f"   bare OGR Arrow read:               {t_read:7.2f} s  ({c_read:.2f} s CPU)")
     print(
         f"   pcaerrorremoval end to end:        {t_alg:7.2f} s  ratio {t_alg / t_read:5.1f} x the bare read"
+        f"  ({c_alg:.2f} s CPU, {c_alg / c_read:.1f} x the read's CPU)"
     )
     print(
         f"     core: read {t_core_read:.2f} s ({t_core_read / t_read:.1f}x the bare read), decompose k={k} "
         f"{t_dec:.2f} s, remove_errors {t_remove:.2f} s (of which ps_ops.velocity {t_velocity:.2f} s), "
-        f"{m} x {n} series written {t_write:.2f} s (direct GeoPackage); the rest (stable field, "
-        f"diagnostics, Processing) {t_alg - t_core_read - t_dec - t_remove - t_write:.2f} s"
+        f"{m} x {n} series written {t_write:.2f} s (direct GeoPackage as SQLite pages; "
+        f"{t_write_sqlite:.2f} s through sqlite3 inserts); "
+        f"the rest (stable field, diagnostics, self-report, Processing) "
+        f"{t_alg - t_core_read - t_dec - t_remove - t_write:.2f} s"
     )
+    print(f"   load average {os.getloadavg()[0]:.1f} at the end")
     print(
         f"   spatiotemporalfilter end to end:   {t_filter_alg:7.2f} s  ratio {t_filter_alg / t_read:5.1f} x"
         f" (core filter {t_filter:.2f} s)"
@@ -188,12 +216,13 @@ def main():
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--skip-table", action="store_true")
+    parser.add_argument("--runs", type=int, default=2, help="runs of the read and the algorithm (best kept)")
     args = parser.parse_args()
     if not args.skip_table:
         table_2(args.k)
     if not args.skip_e2e:
         with tempfile.TemporaryDirectory(prefix="bench_err_") as folder:
-            end_to_end(args.points, args.dates, args.k, folder)
+            end_to_end(args.points, args.dates, args.k, folder, args.runs)
 
 
 if __name__ == "__main__":

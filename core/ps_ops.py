@@ -4,6 +4,7 @@ All functions take plain arrays or a :class:`~core.psdata.PSDataset` and return 
 inputs are never modified. NaN marks a missing value throughout (METHODS.md section 1).
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Optional, Tuple
 
@@ -15,6 +16,7 @@ from .psdata import PSDataset, years_since_first
 # Beyond this the 1/cos(theta) factor explodes; SAR incidence angles are 20..50 degrees.
 MAX_INCIDENCE_DEG = 80.0
 VELOCITY_BLOCK_ROWS = 4096
+VELOCITY_THREADS = 2
 
 
 def _los_up_values(ps: PSDataset, los_up_field: Optional[str]):
@@ -168,9 +170,19 @@ def velocity(displacement_mm, dates, residual_rms=False):
     rms = np.empty(d.shape[0])
     # Row blocks: the same per-row arithmetic, but temporaries of a few MB that stay in the
     # CPU cache instead of a dozen (m, n) arrays (page faults and memory traffic dominated).
-    for start in range(0, d.shape[0], VELOCITY_BLOCK_ROWS):
+    # **[choice]** The blocks are shared by VELOCITY_THREADS threads (numpy releases the GIL;
+    # each block writes its own rows, so results do not depend on the threads).
+    def run(start):
         stop = start + VELOCITY_BLOCK_ROWS
         slope[start:stop], std_error[start:stop], rms[start:stop] = _velocity_block(d[start:stop], t)
+
+    starts = range(0, d.shape[0], VELOCITY_BLOCK_ROWS)
+    if VELOCITY_THREADS > 1 and len(starts) > 2:
+        with ThreadPoolExecutor(VELOCITY_THREADS) as pool:
+            list(pool.map(run, starts))
+    else:
+        for start in starts:
+            run(start)
     return (slope, std_error, rms) if residual_rms else (slope, std_error)
 
 

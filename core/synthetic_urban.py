@@ -41,7 +41,7 @@ from scipy.signal import lfilter
 
 from .groundwater import GroundwaterRecords
 from .psdata import DAYS_PER_YEAR, PSDataset, years_since_first
-from .synthetic import LAYERS, StudyArea, _linear_rate
+from .synthetic_base import LAYERS, StudyArea, _linear_rate
 
 _STREAMS = {name: i for i, name in enumerate(
     ("dates", "terrain", "bowls", "heads", "points", "orbital", "stratified", "turbulent", "noise", "gaps"))}
