@@ -80,6 +80,11 @@ SOURCE_VECTOR_ANY_GEOMETRY = resolve(
     (QgsProcessing, "SourceType.TypeVectorAnyGeometry"),
     (QgsProcessing, "TypeVectorAnyGeometry"),
 )
+SOURCE_FILE = resolve(  # plain files (multiple-layer parameters of file paths)
+    (Qgis, "ProcessingSourceType.File"),
+    (QgsProcessing, "SourceType.TypeFile"),
+    (QgsProcessing, "TypeFile"),
+)
 SOURCE_VECTOR = resolve(  # any vector, tables without geometry included
     (Qgis, "ProcessingSourceType.Vector"),
     (QgsProcessing, "SourceType.TypeVector"),

@@ -58,6 +58,18 @@ def realdata_dir():
 
 
 @pytest.fixture(scope="session")
+def dask_scheduler():
+    """The address of a LocalCluster of 2 worker processes on the loopback interface only (no
+    dashboard), shared by the session's tests; no client is made the default here."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
 def provider(qgis_processing):
     """Our Processing provider, registered once for the session (as the plugin does headless)."""
     from qgis.core import QgsApplication

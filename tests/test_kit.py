@@ -121,7 +121,10 @@ def test_without_torch_or_dask_every_algorithm_is_listed_and_says_how_to_install
         assert "torch" in message and "apt install python3-torch" in message
         assert "pip install torch==2.13.0" in message
         assert "apt install python3-torch" in help_text  # the help panel says it too
-    for name in set(listed) - needs_torch:
+    # The stack algorithm computes on dask only: it stays listed and says how to install it.
+    ok, message, _ = listed["stackpcaerrorremoval"]
+    assert not ok and "apt install python3-dask" in message
+    for name in set(listed) - needs_torch - {"stackpcaerrorremoval"}:
         assert listed[name][0] is True, (name, listed[name][1])
 
 
