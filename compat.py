@@ -80,6 +80,11 @@ SOURCE_VECTOR_ANY_GEOMETRY = resolve(
     (QgsProcessing, "SourceType.TypeVectorAnyGeometry"),
     (QgsProcessing, "TypeVectorAnyGeometry"),
 )
+SOURCE_FILE = resolve(  # plain files (multiple-layer parameters of file paths)
+    (Qgis, "ProcessingSourceType.File"),
+    (QgsProcessing, "SourceType.TypeFile"),
+    (QgsProcessing, "TypeFile"),
+)
 SOURCE_VECTOR = resolve(  # any vector, tables without geometry included
     (Qgis, "ProcessingSourceType.Vector"),
     (QgsProcessing, "SourceType.TypeVector"),
@@ -122,6 +127,11 @@ PARAMETER_FLAG_ADVANCED = resolve(
     (Qgis, "ProcessingParameterFlag.Advanced"),
     (QgsProcessingParameterDefinition, "Flag.FlagAdvanced"),
     (QgsProcessingParameterDefinition, "FlagAdvanced"),
+)
+PARAMETER_FLAG_OPTIONAL = resolve(
+    (Qgis, "ProcessingParameterFlag.Optional"),
+    (QgsProcessingParameterDefinition, "Flag.FlagOptional"),
+    (QgsProcessingParameterDefinition, "FlagOptional"),
 )
 
 # --- Geometry types (Qgis.WkbType since 3.30) ---------------------------------------------------

@@ -268,6 +268,13 @@ def remove_errors(
             stable ground (:mod:`.residual_screen`).
         progress: optional ``progress(fraction, message=None)``.
     """
+    if hasattr(displacement_mm, "dask"):  # block by block, locally or on a cluster
+        from .distributed_errors import remove_errors_dask
+
+        return remove_errors_dask(
+            displacement_mm, decomposition, dates, x, y, z, ids, deformation_components, error_components,
+            polynomial, fit_mask, progress, reference, significance, screen, margin_m,
+        )
     x_obs = np.asarray(displacement_mm, dtype=np.float64)
     if x_obs.ndim != 2:
         raise ValueError(f"displacement_mm: expected an (points x dates) matrix, got shape {x_obs.shape}")

@@ -453,6 +453,10 @@ def decompose(
         classify: compute diagnostics and proposed labels (core.pca_diagnostics).
     """
     X = displacement_mm
+    if hasattr(X, "dask"):  # a dask array: block by block, locally or on a cluster (core/distributed.py)
+        from .distributed import decompose_dask
+
+        return decompose_dask(X, k, dates, ids, progress, x, y, z, classify)
     if not hasattr(X, "shape") or not hasattr(X, "dtype"):
         X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:

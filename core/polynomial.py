@@ -177,6 +177,10 @@ def fit_epoch_polynomials(
     Returns:
         :class:`PolynomialFit`; subtract ``surface_mm`` to remove the fitted errors.
     """
+    if hasattr(residual_mm, "dask"):  # normal equations summed over blocks (core/distributed_errors.py)
+        from .distributed_errors import fit_polynomials_dask
+
+        return fit_polynomials_dask(residual_mm, x, y, z, kind, fit_mask, progress)
     residual_mm = np.asarray(residual_mm, dtype=np.float64)
     if residual_mm.ndim != 2:
         raise ValueError(f"residual_mm: expected an (points x dates) matrix, got shape {residual_mm.shape}")

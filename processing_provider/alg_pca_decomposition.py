@@ -8,7 +8,7 @@ from qgis.core import (
 
 from ..core.pca import DEFAULT_K
 from ..core.pca_diagnostics import DIAGNOSTIC_NAMES
-from . import outputs
+from . import cluster, outputs
 from .base import CHEN_2023, SubsidenceAlgorithm
 from .inputs import DEM, DEM_BAND, add_dem_parameters, decompose_points, elevation
 from .ps_io import add_ps_input_parameters, read_ps
@@ -72,6 +72,7 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
             "Optional elevation raster, sampled at the points (nearest pixel) for the elevation "
             "correlation of the spatial components. Used instead of the elevation field when given.",
         )
+        cluster.add_scheduler_parameter(self)
         outputs.add_layer_output(
             self,
             self.OUTPUT,
@@ -112,7 +113,10 @@ class PcaDecompositionAlgorithm(SubsidenceAlgorithm):
         k = self.parameterAsInt(parameters, self.N_COMPONENTS, context)
 
         steps.setCurrentStep(1)
-        dec = decompose_points(self, ps, k, z, self.N_COMPONENTS, self.progress(steps))
+        with cluster.session(self, parameters, context, feedback) as client:
+            matrix = cluster.as_dask(ps.displacement_mm) if client else None
+            dec = decompose_points(self, ps, k, z, self.N_COMPONENTS, self.progress(steps), matrix)
+            cluster.gather(self, dec, ("spatial",), steps)
         feedback.pushInfo(f"Suggested k: {dec.suggestion_reason}.")
         if dec.n_points_with_gaps:
             feedback.pushInfo(

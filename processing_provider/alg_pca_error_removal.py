@@ -13,7 +13,7 @@ from ..core.pca import DEFAULT_K
 from ..core.polynomial import POLYNOMIAL_KINDS, elevation_problem
 from ..core.stable_ground import MARGIN_M, SIGNIFICANCE, self_report
 from ..core.validation import stable_area_rms
-from . import inputs, outputs
+from . import cluster, inputs, outputs
 from .base import CHEN_2023, SubsidenceAlgorithm
 from .inputs import DEM, DEM_BAND
 from .ps_io import add_ps_input_parameters, read_ps
@@ -177,6 +177,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             "observed - corrected = E + P.",
             advanced=True,
         )
+        cluster.add_scheduler_parameter(self)
         outputs.add_layer_output(
             self,
             self.OUTPUT,
@@ -194,14 +195,14 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
 
     # --- inputs ---------------------------------------------------------------------------------
 
-    def _decomposition(self, parameters, context, ps, z, feedback):
+    def _decomposition(self, parameters, context, ps, z, feedback, matrix=None):
         found = inputs.read_decomposition(
             self, parameters, context, ps, self.DECOMPOSITION, self.INPUT, feedback
         )
         if found is not None:
             return found
         k = self.parameterAsInt(parameters, self.N_COMPONENTS, context)
-        dec = inputs.decompose_points(self, ps, k, z, self.N_COMPONENTS, self.progress(feedback))
+        dec = inputs.decompose_points(self, ps, k, z, self.N_COMPONENTS, self.progress(feedback), matrix)
         feedback.pushInfo(f"Decomposed here: k = {dec.k}, classes {', '.join(dec.labels)}.")
         return dec, ps.ids
 
@@ -228,9 +229,12 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         significance = self.parameterAsDouble(parameters, self.SIGNIFICANCE, context)
         reference = REFERENCES[self.parameterAsEnum(parameters, self.REFERENCE, context)]
 
-        steps.setCurrentStep(1)
-        dec, ids = self._decomposition(parameters, context, ps, z, steps)
-
+        with cluster.session(self, parameters, context, feedback) as client:
+            # On a cluster the decomposition is computed there; the layer's error removal (its
+            # stable-ground selection and screens) runs here, on the layer held in memory.
+            matrix = cluster.as_dask(ps.displacement_mm) if client else None
+            steps.setCurrentStep(1)
+            dec, ids = self._decomposition(parameters, context, ps, z, steps, matrix)
         steps.setCurrentStep(2)
         with self.core_errors():
             result = remove_errors(

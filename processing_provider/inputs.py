@@ -96,9 +96,10 @@ def add_decomposition_parameter(alg, name, help_text, optional=True):
     )
 
 
-def decompose_points(alg, ps, k, z, k_name, progress=None):
+def decompose_points(alg, ps, k, z, k_name, progress=None, matrix=None):
     """PCA of the layer's series (METHODS 2) with errors naming the parameter at fault: ``k_name``
-    for a bad number of components (0 = the suggestion), the input otherwise."""
+    for a bad number of components (0 = the suggestion), the input otherwise. ``matrix``: the
+    series as a dask array to compute on a cluster (``cluster.py``), else ``ps.displacement_mm``."""
     if k > ps.n_dates:
         raise QgsProcessingException(
             f"{k_name}: {k} components asked but the layer has only {ps.n_dates} dates"
@@ -106,7 +107,7 @@ def decompose_points(alg, ps, k, z, k_name, progress=None):
     with alg.core_errors():
         try:
             return decompose(
-                ps.displacement_mm,
+                ps.displacement_mm if matrix is None else matrix,
                 k=k or None,
                 dates=ps.dates,
                 ids=ps.ids,
