@@ -77,16 +77,23 @@ stays the algorithms' default for the decomposition table, and 0 asks for this s
 ``MAX_SUGGESTED_K`` only guards against pathological inputs.
 """
 
-import os
-import zipfile
-import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional
 
 import numpy as np
 
+from .decomposition import FILE_FORMAT_VERSION, NAN_METHOD, Decomposition
+from .pca_imputation import _imputation_blocks, _imputation_step, _interpolate_gaps
 from .psdata import years_since_first
+
+__all__ = [
+    "DEFAULT_K",
+    "FILE_FORMAT_VERSION",
+    "NAN_METHOD",
+    "Decomposition",
+    "decompose",
+    "decompose_ps",
+    "suggest_k",
+]
 
 DEFAULT_K = 6
 CHUNK_ROWS = 8192
@@ -97,163 +104,6 @@ IMPUTE_MAX_ITER = 200
 IMPUTE_BLOCK_ROWS = 2048
 IMPUTE_THREADS = 2
 MAX_SUGGESTED_K = 30
-NAN_METHOD = "iterative low-rank imputation (METHODS.md 2.6)"
-FILE_FORMAT_VERSION = 1
-
-
-@dataclass
-class Decomposition:
-    """Result of :func:`decompose` (METHODS.md 2.1-2.3); see the module docstring.
-
-    Attributes:
-        mean_mm: (n,) per-epoch spatial mean mu_j.
-        spatial: S, (m, k), orthonormal columns (over the fitted rows; NaN rows for all-NaN points).
-        sigma: (k,) singular values (W = diag(sigma)), mm.
-        temporal: T, (n, k), orthonormal columns.
-        variance_share, cumulative_share: (k,) sigma_k^2 / sum(all sigma^2) and its running sum.
-        all_sigma: every singular value of X' (min(m, n) of them), descending.
-        suggested_k, suggestion_reason: the automatic choice of k (2.4) and why.
-        dates: (n,) datetime64[D] or None; ids: (m,) point ids.
-        labels: proposed class of each component (core.pca_diagnostics), user-overridable.
-        diagnostics: name -> (k,) array of the component statistics behind ``labels``.
-        nan_method: how gaps were handled; n_points_fit: rows used in the fit;
-        n_points_with_gaps: rows that had gaps (imputed); impute_iterations: EM iterations run.
-    """
-
-    mean_mm: np.ndarray
-    spatial: np.ndarray
-    sigma: np.ndarray
-    temporal: np.ndarray
-    all_sigma: np.ndarray
-    dates: Optional[np.ndarray] = None
-    ids: Optional[np.ndarray] = None
-    labels: List[str] = field(default_factory=list)
-    suggested_k: int = 0
-    suggestion_reason: str = ""
-    diagnostics: Dict[str, np.ndarray] = field(default_factory=dict)
-    nan_method: str = NAN_METHOD
-    n_points_fit: int = 0
-    n_points_with_gaps: int = 0
-    impute_iterations: int = 0
-
-    @property
-    def k(self) -> int:
-        return int(self.sigma.shape[0])
-
-    @property
-    def variance_share(self) -> np.ndarray:
-        total = float(np.sum(self.all_sigma**2))
-        return self.sigma**2 / total if total > 0 else np.zeros_like(self.sigma)
-
-    @property
-    def cumulative_share(self) -> np.ndarray:
-        return np.cumsum(self.variance_share)
-
-    def component_maps_mm(self) -> np.ndarray:
-        """(m, k) maps S_k * sigma_k in mm (METHODS.md 2.3), what the seed plots."""
-        return self.spatial * self.sigma[None, :]
-
-    def _component_index(self, components) -> np.ndarray:
-        if components is None:
-            return np.arange(self.k)
-        numbers = np.atleast_1d(np.asarray(components, dtype=np.int64))
-        bad = numbers[(numbers < 1) | (numbers > self.k)]
-        if bad.size:
-            raise ValueError(f"components: {bad.tolist()} out of range 1..{self.k} (1-based numbers)")
-        return numbers - 1
-
-    def reconstruct(self, components=None) -> np.ndarray:
-        """``S_c diag(sigma_c) T_c^T`` (m, n) for 1-based component numbers (None = all), no mean.
-
-        METHODS.md 2.2; add ``mean_mm`` to get back to X.
-        """
-        idx = self._component_index(components)
-        return (self.spatial[:, idx] * self.sigma[idx]) @ self.temporal[:, idx].T
-
-    def save(self, path) -> None:
-        """Write the decomposition as an ``.npz`` file (no pickles; loads with :meth:`load`)."""
-        ids = np.asarray(self.ids)
-        if ids.dtype == object:
-            ids = ids.astype(str)
-        arrays = {
-            "format_version": np.int64(FILE_FORMAT_VERSION),
-            "mean_mm": self.mean_mm,
-            "spatial": self.spatial,
-            "sigma": self.sigma,
-            "temporal": self.temporal,
-            "all_sigma": self.all_sigma,
-            "ids": ids,
-            "labels": np.asarray(self.labels, dtype=str),
-            "suggested_k": np.int64(self.suggested_k),
-            "suggestion_reason": np.asarray(self.suggestion_reason),
-            "nan_method": np.asarray(self.nan_method),
-            "n_points_fit": np.int64(self.n_points_fit),
-            "n_points_with_gaps": np.int64(self.n_points_with_gaps),
-            "impute_iterations": np.int64(self.impute_iterations),
-        }
-        if self.dates is not None:
-            arrays["dates_days"] = np.asarray(self.dates, dtype="datetime64[D]").astype(np.int64)
-        for name, values in self.diagnostics.items():
-            arrays[f"diag_{name}"] = np.asarray(values)
-        with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare name
-            np.savez(fh, **arrays)
-
-    @classmethod
-    def load(cls, path) -> "Decomposition":
-        """Read a file written by :meth:`save`; ValueError saying what is wrong if it is not one
-        (not a NumPy archive, truncated or corrupted, arrays missing)."""
-        what = f"decomposition file {os.path.basename(os.fspath(path))!r}"
-        try:
-            with open(path, "rb") as handle:
-                head = handle.read(4)
-        except OSError as exc:
-            raise ValueError(f"{what}: cannot open it ({exc.strerror})") from exc
-        if head != b"PK\x03\x04":
-            raise ValueError(
-                f"{what}: not a NumPy .npz archive (it starts with {head!r}); give the .npz file that "
-                "'PCA decomposition' wrote"
-            )
-        try:
-            return cls._load(path, what)
-        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
-            if isinstance(exc, ValueError) and str(exc).startswith(what):
-                raise
-            raise ValueError(
-                f"{what}: truncated or corrupted ({type(exc).__name__}: {exc}); write it again with "
-                "'PCA decomposition'"
-            ) from exc
-
-    @classmethod
-    def _load(cls, path, what) -> "Decomposition":
-        data = np.load(path, allow_pickle=False)
-        with data:
-            missing = {"mean_mm", "spatial", "sigma", "temporal", "all_sigma"} - set(data.files)
-            if missing:
-                raise ValueError(f"{what}: missing arrays {sorted(missing)}")
-            dates = None
-            if "dates_days" in data.files:
-                dates = data["dates_days"].astype("datetime64[D]")
-
-            def scalar(name, kind, default):
-                return kind(data[name]) if name in data.files else default
-
-            return cls(
-                mean_mm=data["mean_mm"],
-                spatial=data["spatial"],
-                sigma=data["sigma"],
-                temporal=data["temporal"],
-                all_sigma=data["all_sigma"],
-                dates=dates,
-                ids=data["ids"] if "ids" in data.files else None,
-                labels=[str(s) for s in data["labels"]] if "labels" in data.files else [],
-                suggested_k=scalar("suggested_k", int, 0),
-                suggestion_reason=scalar("suggestion_reason", str, ""),
-                diagnostics={f[5:]: data[f] for f in data.files if f.startswith("diag_")},
-                nan_method=scalar("nan_method", str, NAN_METHOD),
-                n_points_fit=scalar("n_points_fit", int, 0),
-                n_points_with_gaps=scalar("n_points_with_gaps", int, 0),
-                impute_iterations=scalar("impute_iterations", int, 0),
-            )
 
 
 # --- the k suggestion (2.4) -----------------------------------------------------------------
@@ -297,48 +147,6 @@ def _years(dates, n):
     return years_since_first(dates)
 
 
-def _interpolate_gaps(rows, t, offset=None, flat=None):
-    """Fill the NaNs of each row in place by linear interpolation in ``t`` (nearest value beyond
-    the ends) and return ``rows`` (C-ordered, every row with at least one value).
-
-    ``offset`` (n,): the rows hold values minus ``offset`` (data shifted per date); the
-    interpolation is then done on ``rows + offset`` and stored shifted back. ``flat``: the
-    sorted flat indices of the NaN cells when the caller has them already.
-
-    Works on the missing cells only: in the row-major flat order, a run of consecutive missing
-    cells is bounded by the observed cells just before and after it, when those lie in the
-    same row; so the cost is proportional to the number of gaps, not to the matrix size.
-    """
-    m, n = rows.shape
-    flat_values = rows.reshape(-1)
-    if flat is None:
-        flat = np.flatnonzero(np.isnan(flat_values))
-    if flat.size == 0:
-        return rows
-    breaks = np.flatnonzero(np.diff(flat) != 1) + 1
-    starts = np.concatenate([[0], breaks])
-    ends = np.concatenate([breaks, [flat.size]]) - 1
-    run = np.repeat(np.arange(starts.size), ends - starts + 1)
-    row = flat // n
-    before = flat[starts][run] - 1
-    after = flat[ends][run] + 1
-    has_before = (before >= 0) & (before // n == row)
-    has_after = (after < m * n) & (after // n == row)
-    before = np.where(has_before, before, 0)
-    after = np.where(has_after, after, 0)
-    v0, v1 = flat_values[before], flat_values[after]
-    j0, j1, j = before % n, after % n, flat % n
-    if offset is not None:
-        v0 = v0 + offset[j0]
-        v1 = v1 + offset[j1]
-    t0, t1, tj = t[j0], t[j1], t[j]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inside = v0 + (tj - t0) / (t1 - t0) * (v1 - v0)
-    filled = np.where(has_before & has_after, inside, np.where(has_before, v0, v1))
-    flat_values[flat] = filled if offset is None else filled - offset[j]
-    return rows
-
-
 def _fix_signs(spatial, temporal, t):
     """Sign rule of METHODS.md 2.5 (module docstring); flips columns in place."""
     tc = t - t.mean()
@@ -356,58 +164,6 @@ def _fix_signs(spatial, temporal, t):
         if flip:
             temporal[:, j] *= -1.0
             spatial[:, j] *= -1.0
-
-
-def _imputation_blocks(kept, kept_missing, block_rows):
-    """Cache-sized row blocks of the kept (filled) rows with their filled cells, for
-    :func:`_imputation_step`: (rows view, row in block, column, sparse D^T of the block).
-
-    The sparse matrix is built once: each step only rewrites its values (``.data``)."""
-    from scipy import sparse
-
-    blocks = []
-    for (_, _, filled), (rows_missing, cols_missing) in zip(kept, kept_missing):
-        row_ptr = np.searchsorted(rows_missing, np.arange(filled.shape[0] + 1))
-        for r0 in range(0, filled.shape[0], block_rows):
-            r1 = min(filled.shape[0], r0 + block_rows)
-            p0, p1 = row_ptr[r0], row_ptr[r1]
-            if p0 == p1:
-                continue
-            local_rows, local_cols = rows_missing[p0:p1] - r0, cols_missing[p0:p1]
-            change = sparse.csr_matrix(
-                (np.zeros(p1 - p0), local_cols, row_ptr[r0 : r1 + 1] - p0), shape=(r1 - r0, filled.shape[1])
-            )
-            local_flat = local_rows * filled.shape[1] + local_cols
-            blocks.append((filled[r0:r1], local_rows, local_cols, local_flat, change.T))
-    return blocks
-
-
-def _imputation_step(blocks, tk, shift):
-    """One EM step over ``blocks`` (rows shifted by c; current mean c + shift): every filled
-    cell set to its rank-k reconstruction. Returns (D^T H, column sums of D, sum of D^2) with
-    D the change and H = F + D / 2 (F before the step), so that G_new = G + D^T H + H^T D."""
-    n = tk.shape[0]
-    shift_tk = shift @ tk
-    tk_t = np.ascontiguousarray(tk.T)
-    cross = np.zeros((n, n))
-    step_sum = np.zeros(n)
-    step_sq = 0.0
-    for rows_block, local_rows, local_cols, local_flat, change_t in blocks:
-        scores = tk_t @ rows_block.T  # (k, rows): one row per component, gathered below
-        scores -= shift_tk[:, None]
-        new = shift[local_cols]
-        for q in range(tk_t.shape[0]):  # 1-D gathers: ~5x faster than gathering (cells, k) rows
-            new += scores[q][local_rows] * tk_t[q][local_cols]
-        cells = rows_block.reshape(-1)  # a view: the block is C-contiguous rows
-        old = cells[local_flat]
-        step = new - old
-        cells[local_flat] = 0.5 * (old + new)  # H = F + D / 2
-        change_t.data[:] = step  # D^T is the CSC view of D: same value order
-        cross += change_t @ rows_block
-        cells[local_flat] = new
-        step_sum += np.bincount(local_cols, weights=step, minlength=n)
-        step_sq += float(step @ step)
-    return cross, step_sum, step_sq
 
 
 def _validate_k(k, m_fit, n):
