@@ -128,6 +128,11 @@ PARAMETER_FLAG_ADVANCED = resolve(
     (QgsProcessingParameterDefinition, "Flag.FlagAdvanced"),
     (QgsProcessingParameterDefinition, "FlagAdvanced"),
 )
+PARAMETER_FLAG_OPTIONAL = resolve(
+    (Qgis, "ProcessingParameterFlag.Optional"),
+    (QgsProcessingParameterDefinition, "Flag.FlagOptional"),
+    (QgsProcessingParameterDefinition, "FlagOptional"),
+)
 
 # --- Geometry types (Qgis.WkbType since 3.30) ---------------------------------------------------
 

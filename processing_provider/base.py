@@ -65,13 +65,23 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from .. import compat
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HELP_BASE_URL = "https://github.com/subsidence-lab/subsidence_lab/blob/main/README.md"
+# The README shipped inside the plugin (scripts/package.py packs it): help links work offline and
+# always describe the installed version.
+README_PATH = os.path.join(PLUGIN_DIR, "README.md")
+
+
+def help_url(anchor):
+    """A file:// link to the section ``anchor`` of the README shipped with the plugin."""
+    url = QUrl.fromLocalFile(README_PATH)
+    url.setFragment(anchor)
+    return url.toString()
+
 CANCELLED = "Cancelled by the user."
 
 # How to install each optional dependency (Debian packages for everything but the torch wheel on
@@ -187,7 +197,7 @@ class SubsidenceAlgorithm(QgsProcessingAlgorithm):
         return f"{install_message(missing)}\n\n{text}" if missing else text
 
     def helpUrl(self):
-        return f"{HELP_BASE_URL}#{self._help_anchor}"
+        return help_url(self._help_anchor)
 
     def icon(self):
         return QIcon(icon_path())

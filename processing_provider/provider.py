@@ -16,12 +16,22 @@ import inspect
 import os
 import pkgutil
 
-from qgis.core import QgsMessageLog, QgsProcessingProvider
+from qgis.core import QgsMessageLog, QgsProcessingModelAlgorithm, QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from .base import INSTALL_HINTS, SubsidenceAlgorithm, icon_path, install_message, plugin_version
+from .base import (
+    INSTALL_HINTS,
+    PLUGIN_DIR,
+    SubsidenceAlgorithm,
+    help_url,
+    icon_path,
+    install_message,
+    plugin_version,
+)
 
 PROVIDER_ID = "subsidencelab"
+MODELS_DIR = os.path.join(PLUGIN_DIR, "resources", "models")
+MODEL_HELP_ANCHOR = "the-whole-pipeline-as-a-graphical-model-subsidencepipeline"
 
 
 def _optional_module(exc):
@@ -103,3 +113,29 @@ class SubsidenceLabProvider(QgsProcessingProvider):
     def loadAlgorithms(self):
         for cls in algorithm_classes():
             self.addAlgorithm(cls())
+        for model in shipped_models():
+            self.addAlgorithm(model)
+
+
+def shipped_models():
+    """The graphical models shipped in ``resources/models`` (``scripts/build_model.py`` writes them).
+
+    Read in place, read-only: nothing is copied into the user's profile (a user who edits one in
+    the modeler saves it as a model of their own). Their help link is set here, to the README
+    shipped beside them.
+    """
+    models = []
+    if not os.path.isdir(MODELS_DIR):
+        return models
+    for name in sorted(os.listdir(MODELS_DIR)):
+        if not name.endswith(".model3"):
+            continue
+        model = QgsProcessingModelAlgorithm()
+        if not model.fromFile(os.path.join(MODELS_DIR, name)):
+            QgsMessageLog.logMessage(f"Could not read the shipped model {name}", "Subsidence Lab")
+            continue
+        content = dict(model.helpContent())
+        content["HELP_URL"] = help_url(MODEL_HELP_ANCHOR)
+        model.setHelpContent(content)
+        models.append(model)
+    return models

@@ -11,11 +11,8 @@ shows what a user would get. The scores use the planted truth (METHODS.md sectio
 
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from subsidence_lab.core.ps_io import read_ps_file
 from subsidence_lab.core.ps_ops import velocity
@@ -144,8 +141,8 @@ def write_report(out, stations):
                      f"(mm) from `validatebenchmarks`, mean PS series within {STATION_RADIUS_M:.0f} m "
                      "against a GNSS-like series (true deformation + 1 mm noise).\n\n")
         handle.write("```\n" + "\n".join(table) + "\n```\n\n")
-        handle.write("Figures: fig_study_area.png, fig_components.png, fig_correction.png\n")
-    return {"table": table, "scores": scores,
+        handle.write("Figures: fig_study_area.png, fig_components.png, fig_velocity.png, fig_stations.png\n")
+    return {"table": table, "scores": scores, "dominant_layer": truth["dominant_layer"],
             "stations": [[name, float(sx), float(sy)] for name, sx, sy in stations]}
 
 
@@ -153,7 +150,8 @@ def _figure_study_area(path, truth, x, y, v_true):
     from subsidence_lab.core.groundwater_io import read_groundwater
 
     gw = read_groundwater(path("groundwater.gpkg"))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    fig = Figure(figsize=(13, 5.2))
+    axes = fig.subplots(1, 2)
     plots.points_map(axes[0], x, y, v_true, "True LOS velocity and wells", "mm/yr")
     wells = read_ps_wells(path("wells.gpkg"))
     axes[0].plot(wells[0], wells[1], "k^", ms=7, label="wells")
@@ -164,7 +162,6 @@ def _figure_study_area(path, truth, x, y, v_true):
                  "head (m)")
     fig.tight_layout()
     fig.savefig(path("fig_study_area.png"), dpi=110)
-    plt.close(fig)
 
 
 def read_ps_wells(gpkg):
@@ -185,8 +182,8 @@ def _figure_components(path, x, y, ids):
     k = maps.shape[1]
     cols = min(k, 5)
     rows = 2 * int(np.ceil(k / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False,
-                             gridspec_kw={"height_ratios": [1.6, 1] * (rows // 2)})
+    fig = Figure(figsize=(3.4 * cols, 2.9 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw={"height_ratios": [1.6, 1] * (rows // 2)})
     for j in range(k):
         r, c = 2 * (j // cols), j % cols
         title = f"PC{j + 1}: {dec.labels[j]}\n{100 * dec.variance_share[j]:.2g} % of variance"
@@ -197,29 +194,36 @@ def _figure_components(path, x, y, ids):
         axes[2 * (j // cols) + 1, j % cols].set_visible(False)
     fig.tight_layout()
     fig.savefig(path("fig_components.png"), dpi=100)
-    plt.close(fig)
 
 
 def _figure_correction(path, x, y, dates, methods, vel, v_true, true_def, stations):
-    """Top: true velocity, then each method's velocity error against it (mm/yr, small scale:
-    at the bowls' +-100 mm/yr the errors would be invisible). Bottom: two stations' series."""
-    fig = plt.figure(figsize=(17, 9))
-    ax = fig.add_subplot(2, 4, 1)
-    plots.points_map(ax, x, y, v_true, "True LOS velocity", "mm/yr", size=2)
+    """fig_velocity.png: top, the velocity before (raw) and after the PCA correction beside the true
+    one (one colour scale); bottom, each method's velocity error against the truth (mm/yr, a small
+    scale: at the bowls' +-100 mm/yr the errors would be invisible). fig_stations.png: two stations'
+    mean series, every method and the truth."""
+    fig = Figure(figsize=(16, 9.5))
+    vlim = plots.symmetric_limits(v_true)
+    panels = (("raw (before)", vel["raw"]), ("PCA method (after)", vel["PCA method"]), ("true", v_true))
+    for j, (label, values) in enumerate(panels):
+        ax = fig.add_subplot(2, 3, j + 1)
+        plots.points_map(ax, x, y, values, f"LOS velocity: {label}", "mm/yr", limits=vlim, size=2)
     lim = plots.symmetric_limits(vel["raw"] - v_true)
     for j, label in enumerate(("raw", "filter", "PCA method")):
-        ax = fig.add_subplot(2, 4, j + 2)
+        ax = fig.add_subplot(2, 3, j + 4)
         err = vel[label] - v_true
         rms = float(np.sqrt(np.nanmean(err**2)))
-        title = f"Velocity error: {label} (RMS {rms:.2f})"
+        title = f"Velocity error against truth: {label} (RMS {rms:.2f})"
         plots.points_map(ax, x, y, err, title, "mm/yr", limits=lim, size=2)
+    fig.tight_layout()
+    fig.savefig(path("fig_velocity.png"), dpi=90)
+
+    fig = Figure(figsize=(15, 4.6))
     for j, (name, sx, sy) in enumerate(stations[:1] + stations[2:3]):
-        ax = fig.add_subplot(2, 2, 3 + j)
+        ax = fig.add_subplot(1, 2, 1 + j)
         near = np.hypot(x - sx, y - sy) <= STATION_RADIUS_M
         curves = {label: np.nanmean(s[near], axis=0) for label, s in methods.items()}
         curves["truth"] = true_def[near].mean(axis=0)
         plots.series(ax, dates, curves, f"Station {name}: mean of {near.sum()} PS within 300 m", "LOS (mm)",
                      styles={"truth": {"lw": 2.2, "color": "k", "ls": "--"}})
     fig.tight_layout()
-    fig.savefig(path("fig_correction.png"), dpi=100)
-    plt.close(fig)
+    fig.savefig(path("fig_stations.png"), dpi=90)

@@ -107,8 +107,8 @@ def qgis_process(tmp_path_factory):
     plugins = base / "plugins"
     with zipfile.ZipFile(zip_path) as zf:
         zf.extractall(plugins)
-    env = dict(os.environ)
-    env.update(
+    base_env = dict(os.environ)
+    base_env.update(
         QGIS_PLUGINPATH=str(plugins),
         QGIS_CUSTOM_CONFIG_PATH=str(base / "profile"),
         QT_QPA_PLATFORM="offscreen",
@@ -116,9 +116,10 @@ def qgis_process(tmp_path_factory):
     )
     (base / "runtime").mkdir(mode=0o700)
 
-    def run(*args, json_output=False, check=True, timeout=600):
+    def run(*args, json_output=False, check=True, timeout=600, env=None):
         cmd = [exe] + (["--json"] if json_output else []) + [str(a) for a in args]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, env=dict(base_env, **(env or {})), capture_output=True, text=True,
+                              timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         if json_output:

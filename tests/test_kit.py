@@ -4,8 +4,9 @@ real README section, one version, and algorithms that never import each other.""
 
 import ast
 import configparser
-import importlib
+import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -104,8 +105,9 @@ def plugin_copy(tmp_path_factory):
 
 def test_without_torch_or_dask_every_algorithm_is_listed_and_says_how_to_install(plugin_copy):
     listed = _list_algorithms(plugin_copy, "torch", "dask")
-    # every module of the repository gives its algorithm, plus the two added ones
-    assert len(listed) == len(ALG_MODULES) + 2, sorted(listed)
+    # every module of the repository gives its algorithm, plus the two added ones and the shipped model
+    assert len(listed) == len(ALG_MODULES) + 2 + 1, sorted(listed)
+    assert "subsidencepipeline" in listed
     assert {"pcadecomposition", "pcaerrorremoval", "lazytorch", "eagertorch"} <= set(listed)
     needs_torch = {
         "lazytorch",
@@ -202,12 +204,23 @@ def _readme_anchors():
 
 
 def test_every_help_url_lands_on_a_readme_section(provider):
+    """Algorithms and the shipped model link to a section of the README shipped in the plugin."""
+    from qgis.PyQt.QtCore import QUrl
+
+    spec = importlib.util.spec_from_file_location("package_script", REPO / "scripts" / "package.py")
+    package = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package)
+    assert "README.md" in package.INCLUDE_TOP  # the ZIP ships the file the links point at
     anchors = _readme_anchors()
     assert "the-algorithms" in anchors
+    names = []
     for alg in provider.algorithms():
-        url = alg.helpUrl()
-        assert url.startswith(base.HELP_BASE_URL + "#"), url
-        assert url.split("#", 1)[1] in anchors, (alg.name(), url, sorted(anchors))
+        url = QUrl(alg.helpUrl())
+        assert url.isLocalFile(), (alg.name(), alg.helpUrl())
+        assert os.path.samefile(url.toLocalFile(), REPO / "README.md"), alg.helpUrl()
+        assert url.fragment() in anchors, (alg.name(), url.fragment(), sorted(anchors))
+        names.append(alg.name())
+    assert "subsidencepipeline" in names
 
 
 def test_user_text_cites_papers_not_internal_names(provider):

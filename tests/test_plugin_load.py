@@ -46,7 +46,7 @@ def test_class_factory_init_gui_and_unload(qgis_iface, qgis_processing):
             alg = registry.algorithmById(f"subsidencelab:{alg_id}")
             assert alg is not None
             assert alg.shortHelpString().strip(), f"{alg_id} has no help"
-            assert alg.helpUrl().startswith("https://")
+            assert alg.helpUrl().startswith("file://") and "README.md#" in alg.helpUrl()
         plugin.unload()
         assert registry.providerById("subsidencelab") is None
         assert registry.algorithmById("subsidencelab:samplestudyarea") is None

@@ -46,3 +46,26 @@ def series(ax, dates, curves, title="", ylabel="", styles=None):
     ax.grid(True, alpha=0.3)
     if curves:
         ax.legend(fontsize=7, loc="best")
+
+
+def shade_test_months(ax, dates, split, label="test months"):
+    """Shade the span of the months whose ``split`` is "test" (the chronological test part)."""
+    months = np.asarray(dates, dtype="datetime64[D]")
+    test = months[np.asarray(split) == "test"]
+    if test.size:
+        ax.axvspan(test.min().astype("O"), test.max().astype("O"), color="0.9", zorder=0, label=label)
+
+
+def bars(ax, labels, values, title="", ylabel="", highlight=None):
+    """One bar per label (``highlight``: the label drawn in a strong colour), values written on top."""
+    colours = ["tab:red" if label == highlight else "tab:blue" for label in labels]
+    art = ax.bar(range(len(labels)), values, color=colours)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, fontsize=7, rotation=20)
+    for rect, value in zip(art, values):
+        ax.annotate(f"{value:.2f}", (rect.get_x() + rect.get_width() / 2, rect.get_height()),
+                    ha="center", va="bottom", fontsize=7)
+    ax.set_title(title, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, axis="y", alpha=0.3)
