@@ -1,7 +1,5 @@
 """subsidencelab:validatebenchmarks -- compare PS series with GNSS / levelling benchmarks ."""
 
-import datetime
-
 import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -18,38 +16,6 @@ from ..core.validation import compare_with_benchmarks, stable_area_rms
 from . import inputs, outputs
 from .base import CHEN_2023, SubsidenceAlgorithm
 from .ps_io import add_ps_input_parameters, read_ps
-
-
-def _is_null(value):
-    return value is None or (hasattr(value, "isNull") and value.isNull())
-
-
-def to_date(value, parameter):
-    """A QDate / QDateTime / date / 'YYYY-MM-DD' / 'YYYYMMDD' value as numpy datetime64[D]."""
-    if hasattr(value, "toPyDateTime"):
-        value = value.toPyDateTime()
-    elif hasattr(value, "toPyDate"):
-        value = value.toPyDate()
-    if isinstance(value, datetime.datetime):
-        value = value.date()
-    if isinstance(value, datetime.date):
-        return np.datetime64(value, "D")
-    text = str(value).strip()
-    if len(text) == 8 and text.isdigit():
-        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    try:
-        return np.datetime64(text[:10], "D")
-    except ValueError as exc:
-        raise QgsProcessingException(f"{parameter}: cannot read {value!r} as a date") from exc
-
-
-def to_float(value, parameter):
-    if _is_null(value):
-        return np.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise QgsProcessingException(f"{parameter}: cannot read {value!r} as a number (mm)") from exc
 
 
 class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
@@ -104,17 +70,23 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
             "GNSS or levelling points; reprojected to the PS layer's CRS when needed.",
         )
         self.add_field(
-            self.STATION_ID_FIELD, "Station id field", self.STATIONS,
-            "Identifies each station (and links it to the series table).", optional=False,
+            self.STATION_ID_FIELD,
+            "Station id field",
+            self.STATIONS,
+            "Identifies each station (and links it to the series table).",
+            optional=False,
         )
         self.add_text(
-            self.STATION_DATE_FIELDS, "Station date fields (without a series table; empty = detect)",
+            self.STATION_DATE_FIELDS,
+            "Station date fields (without a series table; empty = detect)",
             "When the series are fields of the station layer: empty = detect names like D20190625; "
             "else a comma list, a prefix or re:regex (as for the PS layer).",
         )
         self.add(
             QgsProcessingParameterFeatureSource(
-                self.SERIES_TABLE, self.tr("Station series table (long)"), [compat.SOURCE_VECTOR],
+                self.SERIES_TABLE,
+                self.tr("Station series table (long)"),
+                [compat.SOURCE_VECTOR],
                 optional=True,
             ),
             "One row per station and date: station id, date, value (mm).",
@@ -126,22 +98,30 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
         ):
             self.add_field(name, label, self.SERIES_TABLE, help_text)
         self.add_choice(
-            self.MODE, "PS series at a station", ("Nearest PS point", "Mean of the PS within the radius"),
+            self.MODE,
+            "PS series at a station",
+            ("Nearest PS point", "Mean of the PS within the radius"),
             "Nearest PS, or the mean series of all PS within the radius.",
         )
         self.add_number(
-            self.RADIUS_M, "Radius (m)",
+            self.RADIUS_M,
+            "Radius (m)",
             "Search radius in metres: in nearest mode the nearest PS must lie within it (a station farther "
             "from every PS is not compared); in mean mode every PS within it is averaged.",
-            default=100.0, minimum=0.0,
+            default=100.0,
+            minimum=0.0,
         )
         inputs.add_stable_area_parameters(
-            self, self.STABLE_AREA, self.STABLE_FIELD,
+            self,
+            self.STABLE_AREA,
+            self.STABLE_FIELD,
             "Polygons of non-deforming ground: the RMS of the series there is reported.",
             "A 0/1 field of the PS layer marking stable points.",
         )
         outputs.add_table_output(
-            self, self.OUTPUT, "Validation table",
+            self,
+            self.OUTPUT,
+            "Validation table",
             "station_id, n_ps, distance_m, n_pairs, rmse_mm, correlation, mean_difference_mm.",
         )
         for name, label in (
@@ -202,7 +182,11 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
             if date_names is not None:
                 station["dates"] = dates
                 station["values_mm"] = np.array(
-                    [to_float(feature.attribute(n), self.STATIONS) for n in date_names], dtype=np.float64
+                    [
+                        inputs.attribute_float(feature.attribute(n), self.STATIONS, unit="mm")
+                        for n in date_names
+                    ],
+                    dtype=np.float64,
                 )
             stations[key] = station
         if not stations:
@@ -223,10 +207,12 @@ class ValidateBenchmarksAlgorithm(SubsidenceAlgorithm):
         for feature in table.getFeatures():
             key = str(feature.attribute(names[self.SERIES_STATION_FIELD]))
             date_value = feature.attribute(names[self.SERIES_DATE_FIELD])
-            if _is_null(date_value):
+            if inputs.is_null(date_value):
                 continue
-            date = to_date(date_value, self.SERIES_DATE_FIELD)
-            value = to_float(feature.attribute(names[self.SERIES_VALUE_FIELD]), self.SERIES_VALUE_FIELD)
+            date = inputs.attribute_date(date_value, self.SERIES_DATE_FIELD)
+            value = inputs.attribute_float(
+                feature.attribute(names[self.SERIES_VALUE_FIELD]), self.SERIES_VALUE_FIELD, unit="mm"
+            )
             rows.setdefault(key, {})[date] = value
         unknown = sorted(set(rows) - set(stations))
         if unknown:

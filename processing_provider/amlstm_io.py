@@ -2,8 +2,6 @@
 monthly deformation table) and a groundwater source into :class:`core.amlstm_data.SimulationData`,
 and the training parameters shared by the simulation and prediction algorithms (Cao et al.)."""
 
-import datetime
-
 import numpy as np
 from qgis.core import (
     QgsProcessingException,
@@ -18,7 +16,8 @@ from qgis.core import (
 from .. import compat
 from ..core.amlstm import TrainingConfig
 from ..core.amlstm_data import SimulationData, attach_groundwater, from_long_table, split_names
-from ..core.groundwater_io import parse_date_text, read_groundwater
+from ..core.groundwater_io import read_groundwater
+from . import inputs
 
 QIN_2017 = (
     'Qin et al. 2017, "A dual-stage attention-based recurrent neural network for time series prediction"'
@@ -88,29 +87,6 @@ def add_series_parameters(alg, with_target=True):
     )
 
 
-def _is_null(value):
-    return value is None or (hasattr(value, "isNull") and value.isNull())
-
-
-def _date(value, field, row):
-    if hasattr(value, "toPyDate"):
-        value = value.toPyDate()
-    if isinstance(value, datetime.datetime):
-        value = value.date()
-    if isinstance(value, datetime.date):
-        return np.datetime64(value, "D")
-    return parse_date_text(value, field, row)
-
-
-def _float(value, field, row):
-    if _is_null(value) or (isinstance(value, str) and not value.strip()):
-        return np.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise QgsProcessingException(f"{field}: cannot read {value!r} at row {row} as a number") from None
-
-
 def read_series(alg, parameters, context, feedback, with_target=True) -> SimulationData:
     """The series table (and groundwater) of ``alg`` as SimulationData."""
     source = alg.parameterAsSource(parameters, INPUT, context)
@@ -155,7 +131,7 @@ def read_series(alg, parameters, context, feedback, with_target=True) -> Simulat
     if not columns[id_field]:
         raise QgsProcessingException(f"{INPUT}: the table has no rows")
     ids = np.array([str(v) for v in columns[id_field]])
-    dates = np.array([_date(v, date_field, i + 1) for i, v in enumerate(columns[date_field])])
+    dates = np.array([inputs.attribute_date(v, date_field, i + 1) for i, v in enumerate(columns[date_field])])
     sign = -1.0 if KINDS[alg.parameterAsEnum(parameters, GROUNDWATER_KIND, context)] == "depth" else 1.0
     heads = {n[len(prefix) :]: sign * _floats(columns[n], n) for n in gw_fields}
     targets = _targets(ids, dates, columns, target, value) if with_target else np.full(ids.size, np.nan)
@@ -172,7 +148,7 @@ def read_series(alg, parameters, context, feedback, with_target=True) -> Simulat
 
 
 def _floats(values, field):
-    return np.array([_float(v, field, i + 1) for i, v in enumerate(values)])
+    return np.array([inputs.attribute_float(v, field, i + 1) for i, v in enumerate(values)])
 
 
 def _targets(ids, dates, columns, target, value):

@@ -18,6 +18,8 @@ Reading (in ``compute``)::
 Every error names the parameter, the field and the value; rows are 1-based.
 """
 
+import datetime
+
 import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -35,6 +37,7 @@ from qgis.core import (
 
 from .. import compat
 from ..core.components import parse_components
+from ..core.groundwater_io import parse_date_text
 from ..core.pca import Decomposition, decompose
 from ..core.psdata import first_duplicate
 from ..core.raster_sampling import sample_raster
@@ -297,3 +300,45 @@ def points_in_polygons(source, context, ps, parameter):
         point = QgsGeometry.fromPointXY(QgsPointXY(float(ps.x[i]), float(ps.y[i])))
         inside[i] = engine.intersects(point.constGet())
     return inside
+
+
+# --- attribute values of table rows (validatebenchmarks, amlstm_io) ----------------------------
+
+
+def is_null(value):
+    """True for None and for QGIS's NULL variants (anything with a true ``isNull()``)."""
+    return value is None or (hasattr(value, "isNull") and value.isNull())
+
+
+def attribute_date(value, parameter, row=None):
+    """A QDate / QDateTime / date / datetime / 'YYYY-MM-DD' / 'YYYYMMDD' / 'DD-MM-YYYY' /
+    'YYYY-MM' attribute as numpy datetime64[D]; a clear error naming ``parameter`` (and the
+    1-based ``row``) otherwise."""
+    if hasattr(value, "toPyDateTime"):
+        value = value.toPyDateTime()
+    elif hasattr(value, "toPyDate"):
+        value = value.toPyDate()
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    if isinstance(value, datetime.date):
+        return np.datetime64(value, "D")
+    text = str(value).strip()
+    if len(text) == 8 and text.isdigit():
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    try:
+        return parse_date_text(text, parameter, row)
+    except ValueError:
+        where = f" at row {row}" if row is not None else ""
+        raise QgsProcessingException(f"{parameter}: cannot read {value!r}{where} as a date") from None
+
+
+def attribute_float(value, parameter, row=None, unit=""):
+    """A number attribute as float; NULL or empty text -> NaN; a clear error otherwise."""
+    if is_null(value) or (isinstance(value, str) and not value.strip()):
+        return np.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        where = f" at row {row}" if row is not None else ""
+        what = f"a number ({unit})" if unit else "a number"
+        raise QgsProcessingException(f"{parameter}: cannot read {value!r}{where} as {what}") from None
