@@ -59,11 +59,13 @@ def realdata_dir():
 
 @pytest.fixture(scope="session")
 def dask_scheduler():
-    """The address of a LocalCluster of 2 worker processes on the loopback interface only (no
-    dashboard), shared by the session's tests; no client is made the default here."""
+    """The address of a LocalCluster of 2 worker processes on the loopback interface only, shared
+    by the session's tests; no client is made the default here. ``dashboard_address=None`` still
+    opens the HTTP (health) servers on 0.0.0.0: they are put on 127.0.0.1 too."""
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0",
     )
     yield cluster.scheduler_address
     cluster.close()

@@ -157,3 +157,14 @@ def test_cancel_stops_the_cluster_work(area, cluster):
         time.sleep(0.1)
     assert client.run_on_scheduler(busy) == 0
     assert threading.active_count() < 50  # no runaway polling threads left behind
+
+
+def test_the_cluster_listens_on_the_loopback_interface_only(cluster):
+    """Scheduler and workers (their comms and HTTP servers) accept connections on 127.0.0.1 only."""
+    import psutil
+
+    _, client = cluster
+    pids = set(client.run(os.getpid).values()) | {client.run_on_scheduler(os.getpid)}
+    sockets = [c for pid in pids for c in psutil.Process(pid).connections(kind="inet")]
+    listening = [c.laddr.ip for c in sockets if c.status == "LISTEN"]
+    assert listening and set(listening) == {"127.0.0.1"}, listening
