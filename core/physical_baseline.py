@@ -18,6 +18,12 @@ The fit is variable projection: for given delays the model is linear in ``A`` an
 non-negative least squares (compaction follows head decline, so ``A >= 0``); the delays are
 found by ``scipy.optimize.least_squares`` on their logarithms from a few starting values.
 numpy/scipy only, no torch.
+
+**[choice]** The non-negative least squares carries a small ridge, ``RIDGE`` times the largest
+squared column norm of the design: a column that the fitted months barely excite (typically
+the inelastic part when no new head low occurs in the training months, then new lows in the
+test months) otherwise takes an unbounded compressibility, and its prediction diverged (1e8 mm
+on a sample-area well). For a well-excited column the bias is of order ``RIDGE``.
 """
 
 from dataclasses import dataclass, field
@@ -28,6 +34,7 @@ from scipy.optimize import least_squares, nnls
 from scipy.signal import lfilter
 
 DELAY_BOUNDS_MONTHS = (0.2, 240.0)
+RIDGE = 1e-4
 _STARTS_MONTHS = (1.0, 4.0, 16.0)
 
 
@@ -130,8 +137,10 @@ def fit_physical(heads_m, increments_mm, months_index, inelastic=False) -> Physi
 
     def solve(log_delays):
         design = _increment_design(parts, np.exp(log_delays), idx[ok])
-        coef, _ = nnls(design, y[ok])
-        return coef, design @ coef - y[ok]
+        scale = np.sqrt(RIDGE) * max(float(np.max(np.linalg.norm(design, axis=0))), 1e-12)
+        ridge = scale * np.eye(design.shape[1])
+        coef, _ = nnls(np.vstack([design, ridge]), np.concatenate([y[ok], np.zeros(design.shape[1])]))
+        return coef, np.concatenate([design @ coef - y[ok], ridge @ coef])
 
     lo, hi = np.log(DELAY_BOUNDS_MONTHS)
     best = None
@@ -142,6 +151,7 @@ def fit_physical(heads_m, increments_mm, months_index, inelastic=False) -> Physi
         if best is None or cost < best[0]:
             best = (cost, result.x)
     coef, resid = solve(best[1])
+    resid = resid[: int(ok.sum())]
     return PhysicalFit(
         delay_months=np.exp(best[1]),
         a_mm_per_m=coef[:n_layers],

@@ -9,7 +9,7 @@ from scipy.signal import lfilter
 from subsidence_lab.core import amlstm as am
 from subsidence_lab.core.amlstm_data import SimulationData, make_windows
 from subsidence_lab.core.amlstm_simulation import SimulationModel, simulate
-from subsidence_lab.core.physical_baseline import delayed_response, fit_physical
+from subsidence_lab.core.physical_baseline import delayed_response, fit_physical, predict_physical
 
 FAST = {"epochs": 30, "patience": 30, "batch_size": 16, "learning_rate": 0.01}
 
@@ -204,6 +204,32 @@ def test_physical_baseline_recovers_planted_compressibility_and_delay():
     fit = fit_physical(heads, increments, months)
     np.testing.assert_allclose(fit.a_mm_per_m, planted_a, rtol=0.05)
     np.testing.assert_allclose(fit.delay_months, planted_delay, rtol=0.05)
+
+
+def test_physical_baseline_stays_bounded_when_test_heads_make_new_lows():
+    """The inelastic part is barely excited in the fitted months (the head never falls below
+    its first value, but for one 1 mm dip), then the test months make new lows: the prediction
+    must stay of the order of the data, not take the unidentified compressibility to infinity
+    (seen as a 1e8 mm prediction on a sample-area well)."""
+    rng = np.random.default_rng(5)
+    n = 90
+    t = np.arange(n)
+    head = 2.0 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.05, n)
+    head[0] = -2.2  # the first head is the low, then only seasonal swings above it
+    head[60] = -2.201  # a negligible new low (1 mm of head) inside the fitted months
+    head[70:] = -2.0 - 0.6 * (t[70:] - 70)  # new lows in the test months
+    heads = head[None, :]
+    s = 3.0 * delayed_response(np.diff(head, prepend=head[:1]), 4.0)
+    increments = np.diff(s, prepend=s[:1]) + rng.normal(0, 0.05, n)
+    increments[60] -= 0.5  # a noise spike in that month: 500 mm/m would "explain" it
+    months = np.arange(1, n)
+    fit_mask = months < 70
+    fit = fit_physical(heads, np.where(fit_mask, increments[months], np.nan), months, inelastic=True)
+    predicted = predict_physical(fit, heads, months)
+    assert np.all(np.isfinite(predicted))
+    # the elastic response to the new lows is ~3 mm/m x 0.6 m/month; allow a wide margin
+    assert np.max(np.abs(predicted[~fit_mask])) < 10 * np.max(np.abs(increments[months]))
+    assert fit.a_inelastic_mm_per_m[0] < 100.0
 
 
 def test_real_dino_heads_drive_a_planted_response_that_the_baselines_recover(realdata_dir):
