@@ -157,7 +157,10 @@ def _corrected_store(stack, path, corrected):
     group = zarr.open_group(path, mode="w")
     for name in ("ids", "x", "y", "z"):
         if stack.has(name):
-            zarr.copy(stack.group[name], group, name=name)
+            # not zarr.copy: zarr 3 (Debian 13) raises NotImplementedError for it
+            source = stack.group[name]
+            data = source[:]
+            group.create_dataset(name, shape=data.shape, chunks=source.chunks, dtype=data.dtype, data=data)
     m, n = stack.shape
     target = group.create_dataset(
         MATRIX, shape=(m, n), chunks=(stack.chunk_rows, n), dtype="f4", compressor=None

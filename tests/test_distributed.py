@@ -165,6 +165,11 @@ def test_the_cluster_listens_on_the_loopback_interface_only(cluster):
 
     _, client = cluster
     pids = set(client.run(os.getpid).values()) | {client.run_on_scheduler(os.getpid)}
-    sockets = [c for pid in pids for c in psutil.Process(pid).connections(kind="inet")]
+    def inet(pid):  # psutil >= 6 renamed connections() (deprecated) to net_connections()
+        process = psutil.Process(pid)
+        listing = getattr(process, "net_connections", None) or process.connections
+        return listing(kind="inet")
+
+    sockets = [c for pid in pids for c in inet(pid)]
     listening = [c.laddr.ip for c in sockets if c.status == "LISTEN"]
     assert listening and set(listening) == {"127.0.0.1"}, listening
