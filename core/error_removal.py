@@ -76,10 +76,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .polynomial import POLYNOMIAL_KINDS, fit_epoch_polynomials_robust
+from .polynomial import POLYNOMIAL_KINDS, robust_coefficients
 from .ps_ops import velocity as ps_velocity
 from .psdata import years_since_first
-from .residual_screen import interpolate_from_stable, residual_screen
+from .removal_blocks import Deferred, Parts, deferred_fields
+from .residual_screen import interpolate_from_stable, screen_factors
 from .stable_ground import SIGNIFICANCE, automatic_stable_ground
 
 DEFORMATION_LABELS = ("deformation",)
@@ -89,6 +90,7 @@ REFERENCES = ("auto", "input", "stable")
 REFERENCE_SIGNIFICANCE = 4.0
 
 
+@deferred_fields("deformation_model_mm", "error_components_mm", "polynomial_mm")
 @dataclass
 class ErrorRemovalResult:
     """The corrected series and every part that was removed (all (m, n) mm unless said).
@@ -327,44 +329,44 @@ def remove_errors(
     d_idx = np.asarray(deformation_components, dtype=int) - 1
     e_idx = np.asarray(error_components, dtype=int) - 1
     # Steps 1-2: linear temporal functions of the deformation components.
+    deformation = None
     if d_idx.size:
-        t_lin = _line_fit(temporal[:, d_idx], t)
-        deformation = (spatial[:, d_idx] * sigma[d_idx]) @ t_lin.T
-    else:
-        deformation = np.zeros((m, n))
+        deformation = (spatial[:, d_idx] * sigma[d_idx], _line_fit(temporal[:, d_idx], t).T)
     if progress is not None:
         progress(0.2, "deformation model built")
     # Step 3: error components with their own temporal functions.
+    errors = None
     if e_idx.size:
         error_maps = spatial[:, e_idx] * sigma[e_idx]
         if stable_reference:
             # Own maps wherever nothing moves significantly (auto: more than the fit points).
             own = fit_mask | ~ground.moving if ground is not None else fit_mask
             error_maps = interpolate_from_stable(error_maps, x, y, own)
-        errors = error_maps @ temporal[:, e_idx].T
-    else:
-        errors = np.zeros((m, n))
+        errors = (error_maps, temporal[:, e_idx].T)
     if progress is not None:
         progress(0.4, "error components reconstructed")
+    # The (m, n) parts are built block by block from these factors (core/removal_blocks.py).
+    parts = Parts(x_obs, mean_mm, deformation, errors, not stable_reference)
     # Step 4: per-epoch polynomial on the fit points (with a mask: on R2 + D, module doc).
-    corrected = x_obs - mean_mm[None, :]
-    corrected -= errors
-    if not stable_reference:
-        corrected -= deformation
+    fit_rows = np.flatnonzero(fit_mask)
+    residual, gaps = parts.fit_residual(fit_rows)
     sub = None if progress is None else (lambda f, msg=None: progress(0.4 + 0.4 * f, msg))
-    poly = fit_epoch_polynomials_robust(corrected, x, y, z, polynomial, fit_mask, progress=sub)
-    corrected -= poly.surface_mm
-    surface = poly.surface_mm
+    coefficients = np.zeros((n, 0))
+    if polynomial != "none":
+        fit = robust_coefficients(residual, gaps, x, y, z, polynomial, fit_mask, sub)
+        parts.design, coefficients = fit[:2]
+        parts.coefficients = coefficients
+        residual -= parts.polynomial(fit_rows)
+        residual[gaps] = 0.0
     level_velocity, kept = float("nan"), False
     if stable_reference and screen and polynomial != "none":
         # What is left on stable ground is error only: its screen is removed too (residual_screen).
-        screen = residual_screen(corrected, x, y, fit_mask)[0]
-        corrected -= screen
-        surface = surface + screen
+        parts.screen = screen_factors(residual, x, y, fit_mask)[:3]
+    del residual, gaps
     # Step 5: the deformation model back, at the reference level (module doc).
     if stable_reference:
         # The removed level on stable ground: mu + the mean removed part over the fit points.
-        level = mean_mm + np.mean(errors[fit_mask] + surface[fit_mask], axis=0)
+        level = mean_mm + parts.mean_removed(fit_rows)
         level_velocity, level_se = _slope(level, t)
         significant = abs(level_velocity) > REFERENCE_SIGNIFICANCE * level_se
         kept = reference == "input" or (reference == "auto" and significant)
@@ -374,18 +376,14 @@ def remove_errors(
         offset = level_velocity * t if kept else np.zeros(n)
     else:
         offset = _line_fit(mean_mm[:, None], t)[:, 0]
-    if not stable_reference:
-        corrected += deformation
-    corrected += offset[None, :]
-    corrected[np.isnan(x_obs)] = np.nan
-    velocity, velocity_std, rms = linear_velocity(corrected, dates)
+    corrected, velocity, velocity_std, rms = parts.corrected(offset, dates)
     if progress is not None:
         progress(1.0, "velocities estimated")
     return ErrorRemovalResult(
         corrected_mm=corrected,
-        deformation_model_mm=deformation,
-        error_components_mm=errors,
-        polynomial_mm=surface,
+        deformation_model_mm=Deferred(parts.deformation),
+        error_components_mm=Deferred(parts.errors),
+        polynomial_mm=Deferred(parts.surface),
         reference_mm=mean_mm - offset,
         velocity_mm_per_year=velocity,
         velocity_std_mm_per_year=velocity_std,
@@ -393,7 +391,7 @@ def remove_errors(
         deformation_components=deformation_components,
         error_components=error_components,
         polynomial=polynomial,
-        polynomial_coefficients=poly.coefficients,
+        polynomial_coefficients=coefficients,
         fit_mask=fit_mask,
         reference=reference,
         reference_velocity_mm_per_year=level_velocity,
