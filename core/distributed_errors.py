@@ -438,10 +438,10 @@ def remove_errors_dask(
         corrected = corrected + deformation
     corrected = corrected + offset[None, :]
     corrected = da.where(da.isnan(observed), np.nan, corrected)
+    lines = da.map_blocks(_velocity_block, corrected, dates, dtype=np.float64, chunks=(X.chunks[0], (3,)))
     noise = None
     if noise_floor and x is not None and y is not None:  # core.noise_floor
         corrected, noise = remove_noise_floor_dask(corrected, dates, x, y)
-    lines = da.map_blocks(_velocity_block, corrected, dates, dtype=np.float64, chunks=(X.chunks[0], (3,)))
     if progress is not None:
         progress(1.0, None)
     return er.ErrorRemovalResult(

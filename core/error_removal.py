@@ -50,7 +50,9 @@ After step 4, what is left on stable ground is error only; its screen is interpo
 point and removed too (:mod:`.residual_screen`, ``screen=True``).
 
 Last, the white noise of each point that no neighbour shares is taken out (:mod:`.noise_floor`,
-``noise_floor=True``): every velocity and the annual cycle stay exactly as they are.
+``noise_floor=True``): every velocity and the annual cycle stay exactly as they are, and the
+velocity, its standard deviation and the residual RMS are those of the series before this step
+(the noise it removes is part of the velocity's uncertainty).
 
 **Reference** (with a stable area). ``reference="input"`` keeps the input's reference: the
 removed level on stable ground (its mean removed part per date) is taken out only around its
@@ -388,12 +390,11 @@ def remove_errors(
         corrected += deformation
     corrected += offset[None, :]
     corrected[np.isnan(x_obs)] = np.nan
-    noise = None
-    if noise_floor:  # the unshared white noise (noise_floor module)
-        floor = remove_noise_floor(corrected, dates, x, y) if x is not None and y is not None else None
-        if floor is not None and floor.applied:
-            corrected, noise = floor.series_mm, floor.noise_mm
     velocity, velocity_std, rms = linear_velocity(corrected, dates)
+    noise = None
+    if noise_floor and x is not None and y is not None:  # velocity and its error stay (noise_floor)
+        floor = remove_noise_floor(corrected, dates, x, y)
+        corrected, noise = (floor.series_mm, floor.noise_mm) if floor.applied else (corrected, None)
     if progress is not None:
         progress(1.0, "velocities estimated")
     return ErrorRemovalResult(
