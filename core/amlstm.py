@@ -17,7 +17,8 @@ Many small networks train as one tensor program: every parameter carries a leadi
 dimension M (one network per well, or per PS point) and the cell runs with ``torch.bmm`` over
 it. The loss is the sum of the models' own losses, and Adam is elementwise, so each network
 trains exactly as it would alone (same initial weights, same mini-batch order); early stopping
-keeps each model's best-validation weights. torch is imported lazily, so ``core`` imports
+keeps each model's best-validation weights, and a model whose patience ran out leaves the tensor
+program (the active set is compacted), so the work follows the models still learning. torch is imported lazily, so ``core`` imports
 without it.
 """
 
@@ -199,7 +200,9 @@ def _masked_loss(pred, target, mask):
     return (diff * diff).sum(-1) / mask.sum(-1).clamp(min=1.0)
 
 
-def train_models(x_groups, group_of_model, y, split, config: TrainingConfig, attention=True, progress=None):
+def train_models(
+    x_groups, group_of_model, y, split, config: TrainingConfig, attention=True, progress=None, init=None
+):
     """Train one network per model, batched (see the module docstring).
 
     Args:
@@ -211,11 +214,16 @@ def train_models(x_groups, group_of_model, y, split, config: TrainingConfig, att
         attention: AM-LSTM (True) or the plain LSTM (False).
         progress: optional ``progress(fraction, message)``; it may raise (or return False) to
             cancel, checked after every epoch.
+        init: optional starting weights, numpy arrays with the leading model dimension (M, ...)
+            as returned here (a warm start); default: :func:`init_params` from ``config.seed``.
+
+    Each model stops on its own patience and then leaves the tensor program (the active set
+    is compacted), so its result does not depend on the models trained beside it.
 
     Returns:
         ``(params, history)``: numpy arrays with the leading model dimension (the weights of each
         model's best validation epoch) and a dict ``epochs_run`` (M,), ``best_epoch`` (M,),
-        ``train_loss``/``val_loss`` (per epoch, mean over models).
+        ``train_loss``/``val_loss`` (per epoch, mean over the models still training).
     """
     torch = import_torch()
     config.validate()
@@ -234,9 +242,15 @@ def train_models(x_groups, group_of_model, y, split, config: TrainingConfig, att
     out = {}
     epochs_run = np.zeros(n_models, dtype=np.int64)
     best_epoch = np.zeros(n_models, dtype=np.int64)
-    curves = {"train_loss": np.zeros(config.epochs), "val_loss": np.zeros(config.epochs)}
+    sums = {"train_loss": np.zeros(config.epochs), "val_loss": np.zeros(config.epochs)}
+    counts = np.zeros(config.epochs)
     with _threads_for(torch, n_models):
         for chunk_no, members in enumerate(chunks):
+            start = None
+            if init is not None:
+                start = {
+                    k: torch.as_tensor(np.asarray(v[members], dtype=np.float32)) for k, v in init.items()
+                }
             state = _train_chunk(
                 torch,
                 xg[torch.as_tensor(groups[members])],
@@ -245,7 +259,8 @@ def train_models(x_groups, group_of_model, y, split, config: TrainingConfig, att
                 val_idx,
                 config,
                 attention,
-                n_layers,
+                start if start is not None else init_params(members.size, n_layers, config, attention),
+                start is not None,
                 lambda epoch, chunk_no=chunk_no: _report(
                     progress,
                     (chunk_no * config.epochs + epoch) / (len(chunks) * config.epochs),
@@ -257,9 +272,12 @@ def train_models(x_groups, group_of_model, y, split, config: TrainingConfig, att
                 out.setdefault(name, []).append(value)
             epochs_run[members] = state["epochs_run"]
             best_epoch[members] = state["best_epoch"]
-            for key in curves:
-                curves[key][: state["epochs_run"]] += state[key] * members.size / n_models
+            for key in sums:
+                sums[key] += state[key]
+            counts += state["active"]
     params = {name: np.concatenate(parts) for name, parts in out.items()}
+    ran = counts > 0
+    curves = {key: value[ran] / counts[ran] for key, value in sums.items()}
     return params, {"epochs_run": epochs_run, "best_epoch": best_epoch, **curves}
 
 
@@ -270,56 +288,99 @@ def _report(progress, fraction, epoch, config):
         raise TrainingCancelledError("cancelled")
 
 
-def _train_chunk(torch, x, y_np, train_idx, val_idx, config, attention, n_layers, on_epoch):
+class _Adam:
+    """Adam (Kingma & Ba 2014) with torch.optim.Adam's update, on per-model tensors that can be
+    compacted: :meth:`keep` drops the rows (models) that stopped from the moments."""
+
+    def __init__(self, torch, params, lr, betas=(0.9, 0.999), eps=1e-8):
+        self.lr, self.betas, self.eps, self.step_no = lr, betas, eps, 0
+        self.moments = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
+
+    def step(self, params):
+        self.step_no += 1
+        b1, b2 = self.betas
+        correction1 = 1.0 - b1**self.step_no
+        root2 = math.sqrt(1.0 - b2**self.step_no)
+        for name, p in params.items():
+            grad = p.grad
+            m, v = self.moments[name]
+            m.lerp_(grad, 1.0 - b1)
+            v.mul_(b2).addcmul_(grad, grad, value=1.0 - b2)
+            p.data.addcdiv_(m, (v.sqrt() / root2).add_(self.eps), value=-self.lr / correction1)
+            p.grad = None
+
+    def keep(self, rows):
+        self.moments = {k: (m[rows], v[rows]) for k, (m, v) in self.moments.items()}
+
+
+def _train_chunk(torch, x, y_np, train_idx, val_idx, config, attention, start, warm, on_epoch):
+    """Train the chunk's models from ``start`` weights; a model leaves once its patience ran out.
+    With ``warm`` (given starting weights), they stay the result unless an epoch beats them."""
     m = y_np.shape[0]
     target = torch.as_tensor(np.nan_to_num(y_np))
     mask = torch.as_tensor(np.isfinite(y_np).astype(np.float32))
-    params = {k: v.requires_grad_() for k, v in init_params(m, n_layers, config, attention).items()}
-    best = {k: v.detach().clone() for k, v in params.items()}
-    optimizer = torch.optim.Adam(list(params.values()), lr=config.learning_rate)
+    best = {k: v.detach().clone() for k, v in start.items()}
+    params = {k: v.detach().clone().requires_grad_() for k, v in start.items()}
+    optimizer = _Adam(torch, params, config.learning_rate)
     rng = np.random.default_rng(int(config.seed))
+    live = torch.arange(m)  # chunk rows of the models still training
     best_loss = torch.full((m,), float("inf"))
     wait = torch.zeros(m, dtype=torch.int64)
     best_epoch = torch.zeros(m, dtype=torch.int64)
-    train_curve, val_curve = np.zeros(config.epochs), np.zeros(config.epochs)
+    epochs_run = np.zeros(m, dtype=np.int64)
+    curves = {"train_loss": np.zeros(config.epochs), "val_loss": np.zeros(config.epochs)}
+    active = np.zeros(config.epochs)
     has_val = mask[:, val_idx].sum(-1) > 0 if val_idx.size else torch.zeros(m, dtype=torch.bool)
-    epoch = 0
+    vb = torch.as_tensor(val_idx)
+    if warm and val_idx.size:  # a warm start's own weights are a candidate too (epoch 0)
+        with torch.no_grad():
+            start_loss = _masked_loss(forward(params, x[:, vb], attention)[0], target[:, vb], mask[:, vb])
+        best_loss = torch.where(has_val, start_loss, best_loss)
     for epoch in range(1, config.epochs + 1):
         order = train_idx[rng.permutation(train_idx.size)]
-        train_sum = torch.zeros(m)
-        for start in range(0, order.size, config.batch_size):
-            batch = torch.as_tensor(order[start : start + config.batch_size])
+        train_sum = torch.zeros(live.numel())
+        for begin in range(0, order.size, config.batch_size):
+            batch = torch.as_tensor(order[begin : begin + config.batch_size])
             pred, _ = forward(params, x[:, batch], attention)
             loss = _masked_loss(pred, target[:, batch], mask[:, batch])
-            optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
-            optimizer.step()
+            with torch.no_grad():
+                optimizer.step(params)
             train_sum += loss.detach() * batch.numel()
-        train_loss = train_sum / order.size
         with torch.no_grad():
+            train_loss = train_sum / order.size
+            val_loss = train_loss
             if val_idx.size:
-                vb = torch.as_tensor(val_idx)
-                val_loss = _masked_loss(forward(params, x[:, vb], attention)[0], target[:, vb], mask[:, vb])
+                val_pred = forward(params, x[:, vb], attention)[0]
+                val_loss = _masked_loss(val_pred, target[:, vb], mask[:, vb])
                 val_loss = torch.where(has_val, val_loss, train_loss)
-            else:
-                val_loss = train_loss
-            improved = val_loss < best_loss
-            best_loss = torch.where(improved, val_loss, best_loss)
-            wait = torch.where(improved, torch.zeros_like(wait), wait + 1)
-            best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
+            improved = val_loss < best_loss[live]
+            rows = live[improved]
+            best_loss[rows] = val_loss[improved]
+            best_epoch[rows] = epoch
+            wait[live] = torch.where(improved, torch.zeros_like(wait[live]), wait[live] + 1)
             for name, value in params.items():
-                best[name][improved] = value.detach()[improved]
-        train_curve[epoch - 1] = float(train_loss.mean())
-        val_curve[epoch - 1] = float(val_loss.mean())
+                best[name][rows] = value.detach()[improved]
+        epochs_run[live.numpy()] = epoch
+        curves["train_loss"][epoch - 1] = float(train_loss.sum())
+        curves["val_loss"][epoch - 1] = float(val_loss.sum())
+        active[epoch - 1] = live.numel()
         on_epoch(epoch)
-        if bool((wait >= config.patience).all()):
+        going = wait[live] < config.patience
+        if not bool(going.any()):
             break
+        if not bool(going.all()):  # compact: the stopped models leave the tensor program
+            keep = torch.nonzero(going).squeeze(1)
+            live = live[keep]
+            x, target, mask, has_val = x[keep], target[keep], mask[keep], has_val[keep]
+            params = {k: v.detach()[keep].requires_grad_() for k, v in params.items()}
+            optimizer.keep(keep)
     return {
         "params": {k: v.numpy() for k, v in best.items()},
-        "epochs_run": epoch,
+        "epochs_run": epochs_run,
         "best_epoch": best_epoch.numpy(),
-        "train_loss": train_curve[:epoch],
-        "val_loss": val_curve[:epoch],
+        "active": active,
+        **curves,
     }
 
 
