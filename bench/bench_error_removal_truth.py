@@ -12,7 +12,13 @@ ground) and the PCA method given the true stable mask. Columns:
 - bias>10: mean (v - v_true) there, mm/yr;
 - centre: mean over the subsidence bowls of the RMSE (mm) of the mean series of the
   ``CENTRE_POINTS`` PS nearest the bowl centre against the truth there (a levelling/GNSS
-  station at the centre); ``worst/raw`` = the largest ratio of that RMSE to raw's over bowls.
+  station at the centre); ``worst/raw`` = the largest ratio of that RMSE to raw's over bowls;
+- seas. amp: at those stations, the amplitude (mm) of a fitted annual sinusoid, mean over bowls,
+  as ``estimate/truth`` (a step that smooths in time shrinks it);
+- non-lin.: at those stations, the RMS (mm) of the series about its least-squares line minus
+  the truth's (the lagged bowls' non-linear shape), mean over bowls.
+
+"PCA no floor" is the PCA method with every default but ``noise_floor=False`` (core.noise_floor).
 
 ``--real`` adds the real exports (../shared/realdata) through ``subsidencelab:pcaerrorremoval``
 with every default: exit status, median velocity shift and correlation with the input's
@@ -32,6 +38,7 @@ mount_package()
 
 from subsidence_lab.core.error_removal import linear_velocity, remove_errors  # noqa: E402
 from subsidence_lab.core.pca import decompose  # noqa: E402
+from subsidence_lab.core.psdata import years_since_first  # noqa: E402
 from subsidence_lab.core.spatiotemporal_filter import spatiotemporal_filter  # noqa: E402
 from subsidence_lab.core.synthetic import make_study_area  # noqa: E402
 from subsidence_lab.core.synthetic_urban import make_urban_area  # noqa: E402
@@ -43,19 +50,29 @@ EGMS_ZIP = REALDATA / "egms-ustica-l2b" / "EGMS_L2b_022_0845_IW2_VV_2020_2024_1.
 
 
 def centre_errors(area, series):
-    """Per subsidence bowl: RMSE (mm) of the mean series near the centre against the truth."""
+    """Per subsidence bowl, at the mean series near the centre: RMSE (mm) against the truth,
+    annual amplitude (estimate, truth) and the RMS error of the non-linear part (module doc)."""
     ps = area.ps
     truth = area.truth["deformation"] + area.truth["seasonal_deformation"]
-    out = []
+    t = years_since_first(ps.dates)
+    design = np.column_stack([np.ones_like(t), t, np.sin(2 * np.pi * t), np.cos(2 * np.pi * t)])
+    out, amplitude, shape = [], [], []
     for bowl in area.bowls:
         if bowl["kind"] != "subsidence":
             continue
         near = np.argsort(np.hypot(ps.x - bowl["x"], ps.y - bowl["y"]))[:CENTRE_POINTS]
         est = np.nanmean(series[near], axis=0)
         true = truth[near].mean(axis=0)
-        diff = (est - est[0]) - (true - true[0])
+        est, true = est - est[0], true - true[0]
+        diff = est - true
         out.append(float(np.sqrt(np.nanmean(diff[1:] ** 2))))
-    return np.array(out)
+        seen = np.isfinite(est)
+        fits = [np.linalg.lstsq(design[seen], s[seen], rcond=None)[0] for s in (est, true)]
+        amplitude.append([np.hypot(*f[2:]) for f in fits])
+        line = [s[seen] - design[seen, :2] @ np.linalg.lstsq(design[seen, :2], s[seen], rcond=None)[0]
+                for s in (est, true)]
+        shape.append(float(np.sqrt(np.mean((line[0] - line[1]) ** 2))))
+    return np.array(out), np.array(amplitude).reshape(-1, 2), np.array(shape)
 
 
 def scores(area, series, velocity):
@@ -67,11 +84,14 @@ def scores(area, series, velocity):
     v_true = linear_velocity(truth, area.ps.dates)[0]
     fast = np.abs(area.velocity_true_mm_per_year) > 10
     dv = velocity[fast] - v_true[fast]
+    centre, amplitude, shape = centre_errors(area, series)
     return {
         "stable": float(np.sqrt(np.nanmean(resid**2))),
         "vrmse": float(np.sqrt(np.nanmean(dv**2))),
         "bias": float(np.nanmean(dv)),
-        "centre": centre_errors(area, series),
+        "centre": centre,
+        "amplitude": amplitude,
+        "shape": shape,
     }
 
 
@@ -85,6 +105,9 @@ def run_area(area):
     dec = decompose(ps.displacement_mm, k=None, dates=ps.dates, ids=ps.ids, x=ps.x, y=ps.y, z=ps.z)
     auto = remove_errors(ps.displacement_mm, dec, x=ps.x, y=ps.y, z=ps.z, ids=ps.ids, fit_mask="auto")
     rows["PCA defaults"] = scores(area, auto.corrected_mm, auto.velocity_mm_per_year)
+    bare = remove_errors(ps.displacement_mm, dec, x=ps.x, y=ps.y, z=ps.z, ids=ps.ids, fit_mask="auto",
+                         noise_floor=False)
+    rows["PCA no floor"] = scores(area, bare.corrected_mm, bare.velocity_mm_per_year)
     given = remove_errors(
         ps.displacement_mm, dec, x=ps.x, y=ps.y, z=ps.z, ids=ps.ids, fit_mask=area.stable_mask
     )
@@ -97,20 +120,23 @@ def run_area(area):
 def print_table(generator, per_seed):
     print(f"\n{generator} (LOS; {len(per_seed)} seeds; per seed then mean)")
     print(f"{'method':<15}{'stable RMS mm':>15}{'vRMSE>10':>10}{'bias>10':>9}{'centre mm':>11}"
-          f"{'worst/raw':>10}")
-    for method in ("raw", "filter", "PCA defaults", "PCA true mask"):
+          f"{'worst/raw':>10}{'seas. amp':>12}{'non-lin.':>9}")
+    for method in ("raw", "filter", "PCA defaults", "PCA no floor", "PCA true mask"):
         cells = []
         for rows in per_seed:
             r = rows[method]
             ratio = np.max(r["centre"] / rows["raw"]["centre"]) if r["centre"].size else np.nan
-            cells.append((r["stable"], r["vrmse"], r["bias"], r["centre"].mean(), ratio))
+            amp = r["amplitude"].mean(axis=0) if r["amplitude"].size else (np.nan, np.nan)
+            cells.append((r["stable"], r["vrmse"], r["bias"], r["centre"].mean(), ratio, *amp,
+                          r["shape"].mean()))
         for c in cells:
-            print(f"{method:<15}{c[0]:>15.2f}{c[1]:>10.2f}{c[2]:>+9.2f}{c[3]:>11.2f}{c[4]:>10.2f}")
+            print(f"{method:<15}{c[0]:>15.2f}{c[1]:>10.2f}{c[2]:>+9.2f}{c[3]:>11.2f}{c[4]:>10.2f}"
+                  f"{c[5]:>7.2f}/{c[6]:.2f}{c[7]:>9.2f}")
         mean = np.mean(cells, axis=0)
         raw = np.mean([rows["raw"]["stable"] for rows in per_seed])
         change = f"{mean[0]:>9.2f} ({100 * (mean[0] / raw - 1):+.0f}%)"
         print(f"{'  mean':<15}{change}{mean[1]:>10.2f}{mean[2]:>+9.2f}{mean[3]:>11.2f}"
-              f"{np.max([c[4] for c in cells]):>10.2f}")
+              f"{np.max([c[4] for c in cells]):>10.2f}{mean[5]:>7.2f}/{mean[6]:.2f}{mean[7]:>9.2f}")
     for seed, rows in enumerate(per_seed):
         info = rows["_info"]
         print(f"  seed #{seed}: k={info['k']}, classes {','.join(info['labels'])}; "

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import error_removal as er
 from .distributed import Parts, run
+from .noise_floor import remove_noise_floor_dask
 from .polynomial import POLYNOMIAL_KINDS, POLYNOMIAL_TERMS, PolynomialFit
 
 
@@ -329,6 +330,7 @@ def remove_errors_dask(
     significance=None,
     screen=True,
     margin_m=None,
+    noise_floor=True,
 ):
     """:func:`core.error_removal.remove_errors` of a dask (m, n) array (module docstring).
 
@@ -437,12 +439,16 @@ def remove_errors_dask(
     corrected = corrected + offset[None, :]
     corrected = da.where(da.isnan(observed), np.nan, corrected)
     lines = da.map_blocks(_velocity_block, corrected, dates, dtype=np.float64, chunks=(X.chunks[0], (3,)))
+    noise = None
+    if noise_floor and x is not None and y is not None:  # core.noise_floor
+        corrected, noise = remove_noise_floor_dask(corrected, dates, x, y)
     if progress is not None:
         progress(1.0, None)
     return er.ErrorRemovalResult(
         corrected, deformation, errors, surface, mean_mm - offset, lines[:, 0], lines[:, 1], lines[:, 2],
         d_list, e_list, polynomial, poly.coefficients, mask, reference=reference,
         reference_velocity_mm_per_year=level_velocity, reference_kept=bool(kept), stable_ground=ground,
+        noise_mm=noise,
     )
 
 

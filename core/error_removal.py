@@ -49,6 +49,11 @@ are fitted robustly (:func:`.polynomial.fit_epoch_polynomials_robust`).
 After step 4, what is left on stable ground is error only; its screen is interpolated to every
 point and removed too (:mod:`.residual_screen`, ``screen=True``).
 
+Last, the white noise of each point that no neighbour shares is taken out (:mod:`.noise_floor`,
+``noise_floor=True``): every velocity and the annual cycle stay exactly as they are, and the
+velocity, its standard deviation and the residual RMS are those of the series before this step
+(the noise it removes is part of the velocity's uncertainty).
+
 **Reference** (with a stable area). ``reference="input"`` keeps the input's reference: the
 removed level on stable ground (its mean removed part per date) is taken out only around its
 least-squares line in time, so the regional velocity of the stable ground, as the input has it,
@@ -65,7 +70,8 @@ With ``polynomial="none"`` (no constant term to carry the level) mu is added bac
 METHODS says, with or without a mask.
 
 Every removed part is kept: ``observed - corrected = error_components_mm + polynomial_mm +
-reference_mm[None, :]`` (NaN where the input had gaps).
+reference_mm[None, :] + noise_mm`` (NaN where the input had gaps; ``noise_mm`` is None without
+the noise-floor step).
 
 Velocity (mm/yr), its standard deviation and the residual RMS come from a per-point
 least-squares line through the corrected series (:func:`linear_velocity`).
@@ -76,6 +82,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .noise_floor import remove_noise_floor
 from .polynomial import POLYNOMIAL_KINDS, fit_epoch_polynomials_robust
 from .ps_ops import velocity as ps_velocity
 from .psdata import years_since_first
@@ -107,6 +114,7 @@ class ErrorRemovalResult:
             the velocity of the removed level on stable ground (kept with ``"input"``,
             removed with ``"stable"``); NaN without a stable area.
         stable_ground: the :class:`~.stable_ground.StableGround` of ``fit_mask="auto"``, else None.
+        noise_mm: the unshared white noise removed last (:mod:`.noise_floor`), or None.
     """
 
     corrected_mm: np.ndarray
@@ -126,6 +134,7 @@ class ErrorRemovalResult:
     reference_velocity_mm_per_year: float = float("nan")
     reference_kept: bool = False
     stable_ground: Optional[object] = None
+    noise_mm: Optional[np.ndarray] = None
 
 
 def linear_velocity(series_mm, dates):
@@ -243,6 +252,7 @@ def remove_errors(
     significance: float = SIGNIFICANCE,
     screen: bool = True,
     margin_m: Optional[float] = None,
+    noise_floor: bool = True,
 ) -> ErrorRemovalResult:
     """Hierarchical error removal, METHODS 3 steps 1-5 (see the module docstring for mu).
 
@@ -266,6 +276,8 @@ def remove_errors(
             stable area (module doc).
         screen: with a stable area, also remove the residual error screen interpolated from
             stable ground (:mod:`.residual_screen`).
+        noise_floor: last, remove each point's white noise that its neighbours do not share
+            (:mod:`.noise_floor`; velocities unchanged); False gives the series without it.
         progress: optional ``progress(fraction, message=None)``.
     """
     if hasattr(displacement_mm, "dask"):  # block by block, locally or on a cluster
@@ -273,7 +285,7 @@ def remove_errors(
 
         return remove_errors_dask(
             displacement_mm, decomposition, dates, x, y, z, ids, deformation_components, error_components,
-            polynomial, fit_mask, progress, reference, significance, screen, margin_m,
+            polynomial, fit_mask, progress, reference, significance, screen, margin_m, noise_floor,
         )
     x_obs = np.asarray(displacement_mm, dtype=np.float64)
     if x_obs.ndim != 2:
@@ -379,6 +391,10 @@ def remove_errors(
     corrected += offset[None, :]
     corrected[np.isnan(x_obs)] = np.nan
     velocity, velocity_std, rms = linear_velocity(corrected, dates)
+    noise = None
+    if noise_floor and x is not None and y is not None:  # velocity and its error stay (noise_floor)
+        floor = remove_noise_floor(corrected, dates, x, y)
+        corrected, noise = (floor.series_mm, floor.noise_mm) if floor.applied else (corrected, None)
     if progress is not None:
         progress(1.0, "velocities estimated")
     return ErrorRemovalResult(
@@ -399,4 +415,5 @@ def remove_errors(
         reference_velocity_mm_per_year=level_velocity,
         reference_kept=bool(kept),
         stable_ground=ground,
+        noise_mm=noise,
     )

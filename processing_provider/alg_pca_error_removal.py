@@ -41,7 +41,9 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         "significant (within 'significance' standard errors of the stable ground's), away from "
         "moving ground by the margin, chosen again after a first correction (written as "
         "stable = 1). A significance of 0 fits on all points, as Chen et al. (2023) do; large "
-        "non-linear bowls then bias the surfaces everywhere.\n\n"
+        "non-linear bowls then bias the surfaces everywhere. Last, the white noise of each point that "
+        "its neighbours do not share is removed; velocities and the annual cycle are unchanged "
+        "(core/noise_floor.py; it can be turned off).\n\n"
         "Reference: by default the input's reference is kept (EGMS products are calibrated): only "
         "when the stable ground's own velocity in the input is indistinguishable from the "
         "date-to-date error of its level is it removed; 'zero on stable ground' always removes it. "
@@ -57,9 +59,9 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         "Outputs: the PS points with corrected series (one field per date), velocity_mm_per_year "
         "and velocity_std_mm_per_year (least-squares line), residual_rms_mm (RMS about that "
         "line), a stable flag, and optionally the removed parts per date: E<date> (error "
-        "components) and P<date> (polynomial surface plus the reference level), so that "
-        "observed - corrected = E + P. When a stable area is given, the RMS of the series there "
-        "before and after is reported."
+        "components), P<date> (polynomial surface plus the reference level) and N<date> (white "
+        "noise), so that observed - corrected = E + P + N. When a stable area is given, the RMS "
+        "of the series there before and after is reported."
     )
 
     INPUT = "INPUT"
@@ -92,6 +94,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
         "polynomial": "POLYNOMIAL",
     }
     WRITE_REMOVED = "WRITE_REMOVED"
+    NOISE_FLOOR = "NOISE_FLOOR"
     OUTPUT = "OUTPUT"
     STABLE_RMS_BEFORE = "STABLE_RMS_BEFORE"
     STABLE_RMS_AFTER = "STABLE_RMS_AFTER"
@@ -172,9 +175,16 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             "removed); always keep it; or make stable ground the zero at every date. The offset is logged.",
         )
         self.add_flag(
+            self.NOISE_FLOOR, "Remove the white noise no neighbour shares",
+            "Last step: each series' part outside its straight line and annual cycle is kept where the "
+            "neighbouring points share it (a deformation shape, an atmosphere) and taken out where it is "
+            "the point's own white noise. Velocities and the annual cycle are unchanged exactly.",
+            default=True, advanced=True,
+        )
+        self.add_flag(
             self.WRITE_REMOVED, "Write the removed parts as fields",
-            "Adds E<date> (error components) and P<date> (polynomial + reference level) fields, so that "
-            "observed - corrected = E + P.",
+            "Adds E<date> (error components), P<date> (polynomial + reference level) and, with the noise "
+            "step, N<date> (white noise) fields, so that observed - corrected = E + P + N.",
             advanced=True,
         )
         cluster.add_scheduler_parameter(self)
@@ -252,6 +262,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
                 significance=significance or SIGNIFICANCE,
                 margin_m=self.parameterAsDouble(parameters, self.MARGIN, context),
                 reference=reference,
+                noise_floor=self.parameterAsBoolean(parameters, self.NOISE_FLOOR, context),
                 progress=self.progress(steps),
             )
         feedback.pushInfo(
@@ -308,6 +319,8 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
                 fields[date_field_name(date, "E")] = removed_e[:, j]
             for j, date in enumerate(ps.dates):
                 fields[date_field_name(date, "P")] = removed_p[:, j]
+            for j, date in enumerate(ps.dates if result.noise_mm is not None else ()):
+                fields[date_field_name(date, "N")] = result.noise_mm[:, j]
         out_id = outputs.write_ps(
             self, parameters, context, self.OUTPUT, ps, fields=fields, series=series, feedback=steps
         )

@@ -141,8 +141,8 @@ def test_outputs_match_the_core_with_a_decomposition_file_and_a_stable_field(pro
     )
     np.testing.assert_allclose(_column(rows, "residual_rms_mm")[order], core.residual_rms_mm, atol=1e-9)
     assert np.array_equal(_column(rows, "stable")[order].astype(bool), stable)
-    # The removed parts add up: observed - corrected = E + P.
-    removed = _series(rows, names, "E", ps.dates)[order] + _series(rows, names, "P", ps.dates)[order]
+    # The removed parts add up: observed - corrected = E + P + N (N: the noise-floor step).
+    removed = sum(_series(rows, names, part, ps.dates)[order] for part in "EPN")
     ok = ~np.isnan(ps.displacement_mm)
     np.testing.assert_allclose((ps.displacement_mm - corrected)[ok], removed[ok], atol=1e-6)
     assert result["STABLE_RMS_BEFORE"] == pytest.approx(stable_area_rms(ps.displacement_mm, stable))
