@@ -18,8 +18,8 @@ dimension M (one network per well, or per PS point) and the cell runs with ``tor
 it. The loss is the sum of the models' own losses, and Adam is elementwise, so each network
 trains exactly as it would alone (same initial weights, same mini-batch order); early stopping
 keeps each model's best-validation weights, and a model whose patience ran out leaves the tensor
-program (the active set is compacted), so the work follows the models still learning. torch is imported lazily, so ``core`` imports
-without it.
+program (the active set is compacted), so the work follows the models still learning. torch is
+imported lazily, so ``core`` imports without it.
 """
 
 import math
