@@ -222,17 +222,32 @@ def make_windows(data: SimulationData, config) -> Windows:
     split = chronological_split(target_index.size, config.train_fraction, config.validation_fraction)
     raw = window_stack(heads, target_index, window, config.drivers)  # (W, N, T, L)
     complete = np.isfinite(raw).all(axis=(2, 3))
-    x_min, x_max = training_range(raw[:, split == SPLIT_TRAIN])
+    x_min, x_max = training_range(raw[:, split == SPLIT_TRAIN], getattr(config, "layer_scaling", "layer"))
     x = np.nan_to_num(scale(raw, x_min[:, None, None, :], x_max[:, None, None, :]))
     x[~complete] = 0.0
     return Windows(target_index, split, x.astype(np.float32), complete, x_min, x_max)
 
 
-def training_range(train_windows):
+def training_range(train_windows, layer_scaling="layer"):
     """(W, L) min and max over the training windows (W, N_train, T, L) of the drivers: with
-    ``level`` drivers, the heads' range over the months the training windows read."""
+    ``level`` drivers, the heads' range over the months the training windows read.
+
+    ``layer_scaling="well"``: one span per well, the widest of its layers' ranges, each layer
+    centred on the middle of its own range. A metre of head then scales the same in every
+    layer, so a layer that barely moves stays small after scaling instead of being stretched to
+    [-1, 1] like the pumped one (per-layer scaling makes the layers alike in amplitude, and the
+    attention, whose score ``U_e x^k`` is shared by the layers, can tell them apart only by the
+    shape of their series)."""
     with np.errstate(all="ignore"):
-        return np.nanmin(train_windows, axis=(1, 2)), np.nanmax(train_windows, axis=(1, 2))
+        lo, hi = np.nanmin(train_windows, axis=(1, 2)), np.nanmax(train_windows, axis=(1, 2))
+    if layer_scaling == "layer":
+        return lo, hi
+    if layer_scaling != "well":
+        raise ValueError(f"layer_scaling: expected 'layer' or 'well', got {layer_scaling!r}")
+    with np.errstate(all="ignore"):
+        half = np.nanmax(hi - lo, axis=-1, keepdims=True) / 2.0
+    mid = (lo + hi) / 2.0
+    return mid - half, mid + half
 
 
 def fit_range(values, mask) -> tuple:

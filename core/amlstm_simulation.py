@@ -31,6 +31,8 @@ FILE_FORMAT = "subsidencelab-amlstm"
 FILE_VERSION = 1
 NETWORKS = ("amlstm", "lstm")
 WARM_EPOCHS, WARM_PATIENCE = 0.2, 1.0 / 3.0  # per-point warm start (simulate_points)
+# Files written before these settings existed were trained as one draw with per-layer scalers.
+LEGACY_CONFIG = {"ensemble": 1, "layer_scaling": "layer", "weight_decay": 0.0}
 
 
 @dataclass
@@ -98,7 +100,7 @@ class SimulationModel:
                 "params": {k: v.numpy() for k, v in points["params"].items()},
             }
         return cls(
-            config=TrainingConfig(**blob["config"]),
+            config=TrainingConfig(**{**LEGACY_CONFIG, **blob["config"]}),
             layers=list(blob["layers"]),
             feature_ids=np.array(blob["feature_ids"]),
             **{k: v.numpy() for k, v in blob["scalers"].items()},
@@ -129,11 +131,8 @@ class SimulationModel:
             raise ValueError(f"groundwater: no month has {window} months of levels for the model's wells")
         x = _scaled_windows(heads, target_index, self.config, self.x_min, self.x_max)
         out = {"months": data.months[target_index], "target_index": target_index}
-        groups = np.arange(self.feature_ids.size)
         for net in NETWORKS:
-            pred, weights = predict_models(
-                self.params[net], x, groups, net == "amlstm", self.config.chunk_models
-            )
+            pred, weights = _predict_ensemble(self.params[net], x, self.config, net == "amlstm")
             out[net] = unscale(pred, self.y_min[:, None], self.y_max[:, None])
             if weights is not None:
                 out["attention"] = weights
@@ -157,6 +156,25 @@ def _rows_of(model_ids, data_ids):
     if missing:
         raise ValueError(f"feature_id: the data has no groundwater for {', '.join(missing[:5])}")
     return np.array([where[str(v)] for v in model_ids], dtype=np.int64)
+
+
+def _ensemble_layout(n_features, config):
+    """Group (feature) and ensemble member of each of the ``n_features * ensemble`` networks,
+    feature-major: the members of feature w are rows ``w * ensemble ... w * ensemble + E - 1``."""
+    e = int(getattr(config, "ensemble", 1))
+    return np.repeat(np.arange(n_features), e), np.tile(np.arange(e), n_features)
+
+
+def _predict_ensemble(params, x, config, attention):
+    """Scaled predictions (W, N) and attention (W, N, T, L), each the mean over the ensemble
+    members of a feature (**[choice]** the members differ only by their initial weights)."""
+    groups, _ = _ensemble_layout(x.shape[0], config)
+    pred, weights = predict_models(params, x, groups, attention, config.chunk_models)
+    e = int(getattr(config, "ensemble", 1))
+    pred = pred.reshape(x.shape[0], e, -1).mean(axis=1)
+    if weights is not None:
+        weights = weights.reshape(x.shape[0], e, *weights.shape[1:]).mean(axis=1)
+    return pred, weights
 
 
 def _scaled_windows(heads, target_index, config, x_min, x_max):
@@ -200,15 +218,23 @@ def simulate(data: SimulationData, config: Optional[TrainingConfig] = None, inel
     y_min, y_max = fit_range(y, train)
     y_scaled = scale(y, y_min[:, None], y_max[:, None])
     groups = np.arange(data.feature_ids.size)
+    model_group, members = _ensemble_layout(groups.size, config)
     params, history, predictions, attention = {}, {}, {}, None
     for k, net in enumerate(NETWORKS):
         stage = _stage(progress, 0.45 * k, 0.45 * (k + 1))
         if stage is not None:
             stage(0.0, f"Training the {'AM-LSTM' if net == 'amlstm' else 'LSTM'}")
         params[net], history[net] = train_models(
-            win.x, groups, y_scaled, win.split, config, net == "amlstm", stage
+            win.x,
+            model_group,
+            y_scaled[model_group],
+            win.split,
+            config,
+            net == "amlstm",
+            stage,
+            ensemble_member=members,
         )
-        pred, weights = predict_models(params[net], win.x, groups, net == "amlstm", config.chunk_models)
+        pred, weights = _predict_ensemble(params[net], win.x, config, net == "amlstm")
         predictions[net] = unscale(pred, y_min[:, None], y_max[:, None])
         if weights is not None:
             attention = weights
@@ -222,7 +248,12 @@ def simulate(data: SimulationData, config: Optional[TrainingConfig] = None, inel
         [predict_physical(f, heads[w], win.target_index) for w, f in enumerate(fits)]
     )
     predictions["trend"] = fm.linear_trend(y, train)
-    predictions["persistence"] = fm.persistence(data.increments_mm)[:, win.target_index]
+    test_months = np.zeros(data.months.size, dtype=bool)
+    test_months[win.target_index[win.split == SPLIT_TEST]] = True
+    predictions["persistence"] = fm.persistence_from_origin(data.increments_mm, test_months)[
+        :, win.target_index
+    ]
+    predictions["persistence_1step"] = fm.persistence(data.increments_mm)[:, win.target_index]
     metrics = score_table(data.feature_ids, y, predictions, win.split == SPLIT_TEST)
     model = SimulationModel(
         config=config,
@@ -340,11 +371,12 @@ def warm_config(config: TrainingConfig) -> TrainingConfig:
 
 
 def transfer_params(model: SimulationModel, group, y_min, y_max):
-    """Per-point starting weights: the AM-LSTM of each point's well (``group``), its linear
+    """Per-point starting weights: the AM-LSTM of each point's well (``group``; the first of its
+    ensemble members), its linear
     output mapped from the well's target scaling to the point's (``y_min``/``y_max``), so the
     point's network starts by predicting its well's series in mm."""
-    well = model.params["amlstm"]
-    init = {k: np.array(v[group], dtype=np.float32) for k, v in well.items()}
+    rows = group * int(getattr(model.config, "ensemble", 1))  # the well's first ensemble member
+    init = {k: np.array(v[rows], dtype=np.float32) for k, v in model.params["amlstm"].items()}
     lo_w, hi_w = model.y_min[group], model.y_max[group]
     offset = scale(unscale(0.0, lo_w, hi_w), y_min, y_max)  # f(s) = slope * s + offset
     slope = scale(unscale(1.0, lo_w, hi_w), y_min, y_max) - offset

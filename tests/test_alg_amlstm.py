@@ -64,9 +64,16 @@ def test_simulation_writes_every_table_and_a_model_that_predicts_the_same(provid
     w0 = [r for r in predictions if r["feature_id"] == "W0"]
     month = int(np.flatnonzero(data.months.astype(str) == w0[-1]["date"])[0])
     assert w0[-1]["observed_mm"] == pytest.approx(data.increments_mm[0, month], abs=1e-5)
-    # Metrics: 5 models per well; RMSE and the gain recomputed from the predictions table.
+    # Persistence, the reference of the skill: the last increment before the test part, carried
+    # through it (the networks simulate the test part without seeing its targets); the one-step
+    # version, which reads the previous test month, has its own column.
+    before = [r for r in w0 if r["split"] != "test"]
+    test0 = [r for r in w0 if r["split"] == "test"]
+    assert [r["persistence_mm"] for r in test0] == pytest.approx([before[-1]["observed_mm"]] * len(test0))
+    assert test0[-1]["persistence_1step_mm"] == pytest.approx(test0[-2]["observed_mm"], abs=1e-9)
+    # Metrics: 6 models per well; RMSE and the gain recomputed from the predictions table.
     metrics = rows_of(out["METRICS"])
-    assert len(metrics) == 10
+    assert len(metrics) == 12
     for fid in ("W0", "W1"):
         test = [r for r in predictions if r["feature_id"] == fid and r["split"] == "test"]
         obs = np.array([r["observed_mm"] for r in test])

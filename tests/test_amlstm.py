@@ -86,7 +86,7 @@ def test_trained_attention_on_pure_noise_layers_is_below_half_the_driver():
 
 def test_scalers_are_the_training_part_statistics():
     data = driven_data(n_wells=2, noise_layers=1)
-    cfg = am.TrainingConfig(window=12, drivers="level")
+    cfg = am.TrainingConfig(window=12, drivers="level", layer_scaling="layer")
     win = make_windows(data, cfg)
     train_targets = win.target_index[win.split == am.SPLIT_TRAIN]
     first, last = train_targets.min() - 11, train_targets.max()
@@ -99,11 +99,18 @@ def test_scalers_are_the_training_part_statistics():
     train_windows = win.x[:, win.split == am.SPLIT_TRAIN]
     assert train_windows.min() >= -1 - 1e-6 and train_windows.max() <= 1 + 1e-6
     # Drivers as head change since the window start: the range of those changes in training.
-    change = make_windows(data, am.TrainingConfig(window=12, drivers="change"))
+    change = make_windows(data, am.TrainingConfig(window=12, drivers="change", layer_scaling="layer"))
     steps = np.arange(12)
     deltas = [data.heads_m[:, :, j - 11 + steps] - data.heads_m[:, :, j - 11 : j - 10] for j in train_targets]
     np.testing.assert_allclose(change.x_min, np.min([d.min(axis=-1) for d in deltas], axis=0))
     np.testing.assert_allclose(change.x_max, np.max([d.max(axis=-1) for d in deltas], axis=0))
+    # One span per well (the default): the widest training range of its layers, each layer
+    # centred on the middle of its own training range.
+    well = make_windows(data, am.TrainingConfig(window=12, drivers="change"))
+    lo, hi = change.x_min, change.x_max
+    span = (hi - lo).max(axis=1, keepdims=True)
+    np.testing.assert_allclose(well.x_max - well.x_min, np.broadcast_to(span, lo.shape), rtol=1e-12)
+    np.testing.assert_allclose((well.x_min + well.x_max) / 2, (lo + hi) / 2, rtol=1e-12)
     # Target scaler: training months only.
     result = simulate(data, am.TrainingConfig(epochs=2, patience=2))
     train_y = data.increments_mm[:, train_targets]

@@ -51,12 +51,12 @@ def test_warm_start_first_predicts_the_wells_series_in_each_points_scaling():
     init = transfer_params(model, group, y_min, y_max)
     win = make_windows(data, model.config)
     pred, _ = am.predict_models(init, win.x, group)
-    np.testing.assert_allclose(
-        unscale(pred, y_min[:, None], y_max[:, None]),
-        result.predictions["amlstm"][group],
-        rtol=1e-4,
-        atol=1e-4,
+    first_member = group * model.config.ensemble
+    well, _ = am.predict_models(
+        model.params["amlstm"], win.x, np.arange(data.feature_ids.size).repeat(model.config.ensemble)
     )
+    expected = unscale(well[first_member], model.y_min[group, None], model.y_max[group, None])
+    np.testing.assert_allclose(unscale(pred, y_min[:, None], y_max[:, None]), expected, rtol=1e-4, atol=1e-4)
 
 
 def _per_point_truth_rmse(area, n_points=40):
