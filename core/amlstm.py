@@ -253,8 +253,9 @@ def train_models(
         init: optional starting weights, numpy arrays with the leading model dimension (M, ...)
             as returned here (a warm start); default: :func:`init_params` from ``config.seed``.
 
-    Each model stops on its own patience and then leaves the tensor program (the active set
-    is compacted), so its result does not depend on the models trained beside it.
+    At most ``config.chunk_models`` models train at a time; each stops on its own patience and
+    then leaves the tensor program, a waiting model taking its place (:mod:`core.amlstm_train`),
+    so a model's result does not depend on the models trained beside it.
 
     Returns:
         ``(params, history)``: numpy arrays with the leading model dimension (the weights of each
@@ -273,162 +274,30 @@ def train_models(
     val_idx = np.flatnonzero(split == SPLIT_VALIDATION)
     if train_idx.size == 0:
         raise ValueError("split: no training window")
-    n_models, n_layers = y_np.shape[0], xg.shape[-1]
-    chunks = [
-        np.arange(s, min(s + config.chunk_models, n_models)) for s in range(0, n_models, config.chunk_models)
-    ]
-    out = {}
-    epochs_run = np.zeros(n_models, dtype=np.int64)
-    best_epoch = np.zeros(n_models, dtype=np.int64)
-    sums = {"train_loss": np.zeros(config.epochs), "val_loss": np.zeros(config.epochs)}
-    counts = np.zeros(config.epochs)
-    with _threads_for(torch, n_models):
-        for chunk_no, members in enumerate(chunks):
-            if init is not None:
-                start = {
-                    k: torch.as_tensor(np.asarray(v[members], dtype=np.float32)) for k, v in init.items()
-                }
-            else:
-                member = None if ensemble_member is None else ensemble_member[members]
-                start = init_params(members.size, n_layers, config, attention, member)
-            state = _train_chunk(
-                torch,
-                xg[torch.as_tensor(groups[members])],
-                y_np[members],
-                train_idx,
-                val_idx,
-                config,
-                attention,
-                start,
-                init is not None,
-                lambda epoch, chunk_no=chunk_no: _report(
-                    progress,
-                    (chunk_no * config.epochs + epoch) / (len(chunks) * config.epochs),
-                    epoch,
-                    config,
-                ),
-            )
-            for name, value in state["params"].items():
-                out.setdefault(name, []).append(value)
-            epochs_run[members] = state["epochs_run"]
-            best_epoch[members] = state["best_epoch"]
-            for key in sums:
-                sums[key] += state[key]
-            counts += state["active"]
-    params = {name: np.concatenate(parts) for name, parts in out.items()}
-    ran = counts > 0
-    curves = {key: value[ran] / counts[ran] for key, value in sums.items()}
-    return params, {"epochs_run": epochs_run, "best_epoch": best_epoch, **curves}
+    n_layers = xg.shape[-1]
 
+    def start_of(rows):
+        if init is not None:
+            return {k: torch.as_tensor(np.asarray(v[rows], dtype=np.float32)) for k, v in init.items()}
+        member = None if ensemble_member is None else ensemble_member[rows]
+        return init_params(rows.size, n_layers, config, attention, member)
 
-def _report(progress, fraction, epoch, config):
-    if progress is None:
-        return
-    if progress(min(fraction, 1.0), f"epoch {epoch}/{config.epochs}") is False:
-        raise TrainingCancelledError("cancelled")
+    from .amlstm_train import train_stream
 
-
-# Weight decay (L2, as torch.optim.Adam's) on the LSTM's weight matrices only, not on biases nor
-# on the attention, whose scores it would flatten toward uniform.
-DECAYED = ("w_gates", "w_out")
-
-
-class _Adam:
-    """Adam (Kingma & Ba 2014) with torch.optim.Adam's update (and its L2 ``weight_decay`` on
-    :data:`DECAYED`), on per-model tensors that can be compacted: :meth:`keep` drops the rows
-    (models) that stopped from the moments."""
-
-    def __init__(self, torch, params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
-        self.lr, self.betas, self.eps, self.step_no = lr, betas, eps, 0
-        self.moments = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
-        self.decay = {k: weight_decay if k in DECAYED else 0.0 for k in params}
-
-    def step(self, params):
-        self.step_no += 1
-        b1, b2 = self.betas
-        correction1 = 1.0 - b1**self.step_no
-        root2 = math.sqrt(1.0 - b2**self.step_no)
-        for name, p in params.items():
-            grad = p.grad if not self.decay[name] else p.grad.add(p.data, alpha=self.decay[name])
-            m, v = self.moments[name]
-            m.lerp_(grad, 1.0 - b1)
-            v.mul_(b2).addcmul_(grad, grad, value=1.0 - b2)
-            p.data.addcdiv_(m, (v.sqrt() / root2).add_(self.eps), value=-self.lr / correction1)
-            p.grad = None
-
-    def keep(self, rows):
-        self.moments = {k: (m[rows], v[rows]) for k, (m, v) in self.moments.items()}
-
-
-def _train_chunk(torch, x, y_np, train_idx, val_idx, config, attention, start, warm, on_epoch):
-    """Train the chunk's models from ``start`` weights; a model leaves once its patience ran out.
-    With ``warm`` (given starting weights), they stay the result unless an epoch beats them."""
-    m = y_np.shape[0]
-    target = torch.as_tensor(np.nan_to_num(y_np))
-    mask = torch.as_tensor(np.isfinite(y_np).astype(np.float32))
-    best = {k: v.detach().clone() for k, v in start.items()}
-    params = {k: v.detach().clone().requires_grad_() for k, v in start.items()}
-    optimizer = _Adam(torch, params, config.learning_rate, config.weight_decay)
-    rng = np.random.default_rng(int(config.seed))
-    live = torch.arange(m)  # chunk rows of the models still training
-    best_loss = torch.full((m,), float("inf"))
-    wait = torch.zeros(m, dtype=torch.int64)
-    best_epoch = torch.zeros(m, dtype=torch.int64)
-    epochs_run = np.zeros(m, dtype=np.int64)
-    curves = {"train_loss": np.zeros(config.epochs), "val_loss": np.zeros(config.epochs)}
-    active = np.zeros(config.epochs)
-    has_val = mask[:, val_idx].sum(-1) > 0 if val_idx.size else torch.zeros(m, dtype=torch.bool)
-    vb = torch.as_tensor(val_idx)
-    if warm and val_idx.size:  # a warm start's own weights are a candidate too (epoch 0)
-        with torch.no_grad():
-            start_loss = _masked_loss(forward(params, x[:, vb], attention)[0], target[:, vb], mask[:, vb])
-        best_loss = torch.where(has_val, start_loss, best_loss)
-    for epoch in range(1, config.epochs + 1):
-        order = train_idx[rng.permutation(train_idx.size)]
-        train_sum = torch.zeros(live.numel())
-        for begin in range(0, order.size, config.batch_size):
-            batch = torch.as_tensor(order[begin : begin + config.batch_size])
-            pred, _ = forward(params, x[:, batch], attention)
-            loss = _masked_loss(pred, target[:, batch], mask[:, batch])
-            loss.sum().backward()
-            with torch.no_grad():
-                optimizer.step(params)
-            train_sum += loss.detach() * batch.numel()
-        with torch.no_grad():
-            train_loss = train_sum / order.size
-            val_loss = train_loss
-            if val_idx.size:
-                val_pred = forward(params, x[:, vb], attention)[0]
-                val_loss = _masked_loss(val_pred, target[:, vb], mask[:, vb])
-                val_loss = torch.where(has_val, val_loss, train_loss)
-            improved = val_loss < best_loss[live]
-            rows = live[improved]
-            best_loss[rows] = val_loss[improved]
-            best_epoch[rows] = epoch
-            wait[live] = torch.where(improved, torch.zeros_like(wait[live]), wait[live] + 1)
-            for name, value in params.items():
-                best[name][rows] = value.detach()[improved]
-        epochs_run[live.numpy()] = epoch
-        curves["train_loss"][epoch - 1] = float(train_loss.sum())
-        curves["val_loss"][epoch - 1] = float(val_loss.sum())
-        active[epoch - 1] = live.numel()
-        on_epoch(epoch)
-        going = wait[live] < config.patience
-        if not bool(going.any()):
-            break
-        if not bool(going.all()):  # compact: the stopped models leave the tensor program
-            keep = torch.nonzero(going).squeeze(1)
-            live = live[keep]
-            x, target, mask, has_val = x[keep], target[keep], mask[keep], has_val[keep]
-            params = {k: v.detach()[keep].requires_grad_() for k, v in params.items()}
-            optimizer.keep(keep)
-    return {
-        "params": {k: v.numpy() for k, v in best.items()},
-        "epochs_run": epochs_run,
-        "best_epoch": best_epoch.numpy(),
-        "active": active,
-        **curves,
-    }
+    with _threads_for(torch, y_np.shape[0]):
+        return train_stream(
+            torch,
+            xg,
+            groups,
+            y_np,
+            train_idx,
+            val_idx,
+            config,
+            attention,
+            start_of,
+            init is not None,
+            progress,
+        )
 
 
 def predict_models(params, x_groups, group_of_model, attention=True, chunk_models=512):
