@@ -228,17 +228,6 @@ TRAINING = (  # name, label, type, default, minimum, maximum, help, advanced
         "Fixed seed: the same run gives the same networks.",
         True,
     ),
-    (
-        "ENSEMBLE",
-        "Initial draws per network",
-        "int",
-        5,
-        1,
-        50,
-        "Each well's AM-LSTM and LSTM are trained from this many initial weight draws and averaged "
-        "(predictions and attention); with a few dozen training months one draw decides by chance.",
-        True,
-    ),
 )
 
 
