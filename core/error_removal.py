@@ -83,19 +83,27 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .noise_floor import remove_noise_floor
-from .polynomial import POLYNOMIAL_KINDS, fit_epoch_polynomials_robust
+from .polynomial import POLYNOMIAL_KINDS, robust_coefficients
 from .ps_ops import velocity as ps_velocity
 from .psdata import years_since_first
-from .residual_screen import interpolate_from_stable, residual_screen
+from .removal_blocks import Deferred, Parts, deferred_fields
+from .removal_inputs import (  # noqa: F401 (quiet_points and its threshold: the module's API)
+    QUIET_VELOCITY_MM_PER_YEAR,
+    _components,
+    align_spatial,
+    default_components,
+    quiet_points,
+)
+from .residual_screen import interpolate_from_stable, screen_factors
 from .stable_ground import SIGNIFICANCE, automatic_stable_ground
 
 DEFORMATION_LABELS = ("deformation",)
 ERROR_LABELS = ("orbital", "noise")
-QUIET_VELOCITY_MM_PER_YEAR = 2.0
 REFERENCES = ("auto", "input", "stable")
 REFERENCE_SIGNIFICANCE = 4.0
 
 
+@deferred_fields("deformation_model_mm", "error_components_mm", "polynomial_mm")
 @dataclass
 class ErrorRemovalResult:
     """The corrected series and every part that was removed (all (m, n) mm unless said).
@@ -162,77 +170,6 @@ def _slope(values, t):
     resid = values - values.mean() - slope * tc
     se = float(np.sqrt(resid @ resid / max(t.size - 2, 1) / (tc @ tc)))
     return slope, se
-
-
-def _components(numbers, k, name):
-    numbers = sorted({int(c) for c in numbers})
-    bad = [c for c in numbers if c < 1 or c > k]
-    if bad:
-        raise ValueError(f"{name}: component numbers must be between 1 and {k}, got {bad}")
-    return numbers
-
-
-def default_components(labels, wanted):
-    """1-based numbers of the components whose label is in ``wanted``."""
-    return [i + 1 for i, label in enumerate(labels or []) if label in wanted]
-
-
-def align_spatial(decomposition, ids):
-    """The decomposition's spatial matrix S with its rows in the order of ``ids``.
-
-    Raises ValueError naming how many ids are missing on either side when the sets differ.
-    """
-    spatial = np.asarray(decomposition.spatial, dtype=np.float64)
-    dec_ids = getattr(decomposition, "ids", None)
-    if ids is None or dec_ids is None:
-        return spatial
-    ids = np.asarray(ids)
-    dec_ids = np.asarray(dec_ids)
-    if dec_ids.shape == ids.shape and np.array_equal(dec_ids, ids):
-        return spatial
-    position = {key: i for i, key in enumerate(dec_ids.tolist())}
-    rows = np.fromiter((position.get(key, -1) for key in ids.tolist()), dtype=np.int64, count=ids.size)
-    missing = int((rows < 0).sum())
-    extra = len(position) - (ids.size - missing)
-    if missing or extra or len(position) != dec_ids.size:
-        example = ids[rows < 0][:3].tolist() if missing else []
-        raise ValueError(
-            f"ids: the decomposition's point ids do not match the layer's: {missing} layer ids are not "
-            f"in the decomposition (e.g. {example}), {extra} decomposition ids are not in the layer"
-        )
-    return spatial[rows]
-
-
-def quiet_points(decomposition, deformation_components, ids=None,
-                 threshold_mm_per_year=QUIET_VELOCITY_MM_PER_YEAR):
-    """Points the deformation model calls non-deforming: the automatic stable area.
-
-    The velocity of ``D = S_d W_d T'_d^T`` at every point is ``S_d W_d s_d`` with ``s_d`` the
-    least-squares slopes (per year) of the deformation components' T_d (METHODS 3 step 1), so
-    no (m x n) matrix is built. Points within ``threshold_mm_per_year`` of the median velocity
-    are quiet (the median, not zero: D is centred per epoch, so the stable ground sits at
-    minus the mean motion).
-
-    Raises:
-        ValueError: no deformation component, a non-positive threshold, or no quiet point.
-    """
-    if threshold_mm_per_year <= 0:
-        raise ValueError(f"threshold_mm_per_year: must be > 0, got {threshold_mm_per_year}")
-    spatial = align_spatial(decomposition, ids)
-    k = np.asarray(decomposition.sigma).size
-    d_idx = np.asarray(_components(deformation_components, k, "deformation_components"), dtype=int) - 1
-    if d_idx.size == 0:
-        raise ValueError("deformation_components: the automatic stable area needs at least one")
-    t = years_since_first(decomposition.dates)
-    tc = t - t.mean()
-    temporal = np.asarray(decomposition.temporal, dtype=np.float64)[:, d_idx]
-    slopes = tc @ temporal / (tc @ tc)
-    v = np.nan_to_num(spatial[:, d_idx]) @ (np.asarray(decomposition.sigma)[d_idx] * slopes)
-    quiet = np.abs(v - np.median(v)) < threshold_mm_per_year
-    quiet &= np.all(np.isfinite(spatial[:, d_idx]), axis=1)
-    if not quiet.any():
-        raise ValueError(f"threshold_mm_per_year: no point moves less than {threshold_mm_per_year} mm/yr")
-    return quiet
 
 
 def remove_errors(
@@ -339,44 +276,44 @@ def remove_errors(
     d_idx = np.asarray(deformation_components, dtype=int) - 1
     e_idx = np.asarray(error_components, dtype=int) - 1
     # Steps 1-2: linear temporal functions of the deformation components.
+    deformation = None
     if d_idx.size:
-        t_lin = _line_fit(temporal[:, d_idx], t)
-        deformation = (spatial[:, d_idx] * sigma[d_idx]) @ t_lin.T
-    else:
-        deformation = np.zeros((m, n))
+        deformation = (spatial[:, d_idx] * sigma[d_idx], _line_fit(temporal[:, d_idx], t).T)
     if progress is not None:
         progress(0.2, "deformation model built")
     # Step 3: error components with their own temporal functions.
+    errors = None
     if e_idx.size:
         error_maps = spatial[:, e_idx] * sigma[e_idx]
         if stable_reference:
             # Own maps wherever nothing moves significantly (auto: more than the fit points).
             own = fit_mask | ~ground.moving if ground is not None else fit_mask
             error_maps = interpolate_from_stable(error_maps, x, y, own)
-        errors = error_maps @ temporal[:, e_idx].T
-    else:
-        errors = np.zeros((m, n))
+        errors = (error_maps, temporal[:, e_idx].T)
     if progress is not None:
         progress(0.4, "error components reconstructed")
+    # The (m, n) parts are built block by block from these factors (core/removal_blocks.py).
+    parts = Parts(x_obs, mean_mm, deformation, errors, not stable_reference)
     # Step 4: per-epoch polynomial on the fit points (with a mask: on R2 + D, module doc).
-    corrected = x_obs - mean_mm[None, :]
-    corrected -= errors
-    if not stable_reference:
-        corrected -= deformation
+    fit_rows = np.flatnonzero(fit_mask)
+    residual, gaps = parts.fit_residual(fit_rows)
     sub = None if progress is None else (lambda f, msg=None: progress(0.4 + 0.4 * f, msg))
-    poly = fit_epoch_polynomials_robust(corrected, x, y, z, polynomial, fit_mask, progress=sub)
-    corrected -= poly.surface_mm
-    surface = poly.surface_mm
+    coefficients = np.zeros((n, 0))
+    if polynomial != "none":
+        fit = robust_coefficients(residual, gaps, x, y, z, polynomial, fit_mask, sub)
+        parts.design, coefficients = fit[:2]
+        parts.coefficients = coefficients
+        residual -= parts.polynomial(fit_rows)
+        residual[gaps] = 0.0
     level_velocity, kept = float("nan"), False
     if stable_reference and screen and polynomial != "none":
         # What is left on stable ground is error only: its screen is removed too (residual_screen).
-        screen = residual_screen(corrected, x, y, fit_mask)[0]
-        corrected -= screen
-        surface = surface + screen
+        parts.screen = screen_factors(residual, x, y, fit_mask)[:3]
+    del residual, gaps
     # Step 5: the deformation model back, at the reference level (module doc).
     if stable_reference:
         # The removed level on stable ground: mu + the mean removed part over the fit points.
-        level = mean_mm + np.mean(errors[fit_mask] + surface[fit_mask], axis=0)
+        level = mean_mm + parts.mean_removed(fit_rows)
         level_velocity, level_se = _slope(level, t)
         significant = abs(level_velocity) > REFERENCE_SIGNIFICANCE * level_se
         kept = reference == "input" or (reference == "auto" and significant)
@@ -386,11 +323,7 @@ def remove_errors(
         offset = level_velocity * t if kept else np.zeros(n)
     else:
         offset = _line_fit(mean_mm[:, None], t)[:, 0]
-    if not stable_reference:
-        corrected += deformation
-    corrected += offset[None, :]
-    corrected[np.isnan(x_obs)] = np.nan
-    velocity, velocity_std, rms = linear_velocity(corrected, dates)
+    corrected, velocity, velocity_std, rms = parts.corrected(offset, dates)
     noise = None
     if noise_floor and x is not None and y is not None:  # velocity and its error stay (noise_floor)
         floor = remove_noise_floor(corrected, dates, x, y)
@@ -399,9 +332,9 @@ def remove_errors(
         progress(1.0, "velocities estimated")
     return ErrorRemovalResult(
         corrected_mm=corrected,
-        deformation_model_mm=deformation,
-        error_components_mm=errors,
-        polynomial_mm=surface,
+        deformation_model_mm=Deferred(parts.deformation),
+        error_components_mm=Deferred(parts.errors),
+        polynomial_mm=Deferred(parts.surface),
         reference_mm=mean_mm - offset,
         velocity_mm_per_year=velocity,
         velocity_std_mm_per_year=velocity_std,
@@ -409,7 +342,7 @@ def remove_errors(
         deformation_components=deformation_components,
         error_components=error_components,
         polynomial=polynomial,
-        polynomial_coefficients=poly.coefficients,
+        polynomial_coefficients=coefficients,
         fit_mask=fit_mask,
         reference=reference,
         reference_velocity_mm_per_year=level_velocity,

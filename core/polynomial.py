@@ -112,16 +112,18 @@ def design_matrix(x, y, z=None, kind="quadratic_elevation", fit_mask=None) -> np
     return np.column_stack([columns[t] for t in terms])
 
 
-def _solve_epochs(design, residual_mm, fit_rows, kind, progress=None):
+def _solve_epochs(a_fit, residual_mm, fit_rows, kind, progress=None, gaps=None):
     """(n, p) least-squares coefficients of every epoch over its observed fit rows (module doc).
 
+    ``a_fit``: the design rows of the fit points; ``fit_rows``: their rows in ``residual_mm``
+    (None: all its rows, in order). ``gaps``: None when ``residual_mm`` has NaN at its gaps;
+    else the (rows, n) gap mask of ``residual_mm``, whose gaps are then already zeros (no copy).
     One streamed pass over the fit rows in blocks of ``FIT_BLOCK_ROWS``: ``A^T r`` for all
     epochs at once (r zero at the gaps) and, per epoch, the Gram downdate of its gap rows as
     one product ``gaps^T (a_i a_i^T)``; then all the small (p x p) systems in one batched solve.
     """
     n = residual_mm.shape[1]
-    p = design.shape[1]
-    a_fit = design[fit_rows]
+    count, p = a_fit.shape
     r = np.linalg.qr(a_fit, mode="r")
     if np.min(np.abs(np.diag(r))) < 1e-10 * np.max(np.abs(np.diag(r))):
         raise ValueError(f"fit_mask: the fit points do not determine the {kind} polynomial")
@@ -129,18 +131,23 @@ def _solve_epochs(design, residual_mm, fit_rows, kind, progress=None):
     rhs = np.zeros((p, n))
     downdate = np.zeros((n, p * p))
     n_gaps = np.zeros(n, dtype=np.int64)
-    for start in range(0, fit_rows.size, FIT_BLOCK_ROWS):
-        rows = fit_rows[start : start + FIT_BLOCK_ROWS]
-        block = residual_mm[rows]  # a copy: the gaps are zeroed in place
-        a = a_fit[start : start + FIT_BLOCK_ROWS]
-        gaps = np.isnan(block)
-        if gaps.any():
-            block[gaps] = 0.0
-            outer = (a[:, :, None] * a[:, None, :]).reshape(rows.size, p * p)
-            downdate += gaps.T.astype(np.float64) @ outer
-            n_gaps += gaps.sum(axis=0)
+    for start in range(0, count, FIT_BLOCK_ROWS):
+        stop = min(count, start + FIT_BLOCK_ROWS)
+        rows = slice(start, stop) if fit_rows is None else fit_rows[start:stop]
+        a = a_fit[start:stop]
+        if gaps is None:
+            block = residual_mm[rows]  # a copy (rows is an index array): the gaps are zeroed in place
+            gap = np.isnan(block)
+            if gap.any():
+                block[gap] = 0.0
+        else:
+            block, gap = residual_mm[rows], gaps[rows]
+        if gap.any():
+            outer = (a[:, :, None] * a[:, None, :]).reshape(stop - start, p * p)
+            downdate += gap.T.astype(np.float64) @ outer
+            n_gaps += gap.sum(axis=0)
         rhs += a.T @ block
-    n_obs = fit_rows.size - n_gaps
+    n_obs = count - n_gaps
     if np.any(n_obs < p):
         j = int(np.flatnonzero(n_obs < p)[0])
         raise ValueError(
@@ -152,9 +159,10 @@ def _solve_epochs(design, residual_mm, fit_rows, kind, progress=None):
         coefficients = np.linalg.solve(grams, rhs.T[:, :, None])[:, :, 0]
     except np.linalg.LinAlgError:
         coefficients = np.empty((n, p))
+        rows = np.arange(count) if fit_rows is None else fit_rows
         for j in range(n):
-            values = residual_mm[fit_rows, j]
-            observed = ~np.isnan(values)
+            values = residual_mm[rows, j]
+            observed = ~np.isnan(values) if gaps is None else ~gaps[rows, j]
             coefficients[j] = np.linalg.lstsq(a_fit[observed], values[observed], rcond=None)[0]
     if progress is not None:
         progress(0.5)
@@ -201,7 +209,7 @@ def fit_epoch_polynomials(
         )
     design = design_matrix(x, y, z, kind, fit_mask)
     rows = np.flatnonzero(fit_mask)
-    coefficients = _solve_epochs(design, residual_mm, rows, kind, progress)
+    coefficients = _solve_epochs(design[rows], residual_mm, rows, kind, progress)
     surface = design @ coefficients.T
     if progress is not None:
         progress(1.0)
@@ -223,17 +231,64 @@ def fit_epoch_polynomials_robust(residual_mm, x, y, z=None, kind="quadratic_elev
     mask = np.ones(m, dtype=bool) if fit_mask is None else np.asarray(fit_mask, dtype=bool)
     if not POLYNOMIAL_TERMS.get(kind) or mask.shape != (m,) or mask.sum() <= 2 * len(POLYNOMIAL_TERMS[kind]):
         return fit_epoch_polynomials(residual_mm, x, y, z, kind, fit_mask, progress=progress)
+    residual_fit = residual_mm[mask]
+    gaps = np.isnan(residual_fit)
+    residual_fit[gaps] = 0.0
+    design, coefficients, mask = robust_coefficients(residual_fit, gaps, x, y, z, kind, mask, progress,
+                                                     cutoff)
+    surface = design @ coefficients.T
+    if progress is not None:
+        progress(1.0)
+    return PolynomialFit(kind, POLYNOMIAL_TERMS[kind], coefficients, surface, mask)
+
+
+def robust_coefficients(residual_fit, gaps, x, y, z, kind, fit_mask, progress=None, cutoff=ROBUST_CUTOFF):
+    """The fit of :func:`fit_epoch_polynomials_robust` from the rows of its fit points only.
+
+    ``residual_fit``: (fit_mask.sum(), n), the residual at the fit points in row order, with
+    zeros at its gaps, and ``gaps`` their mask. The other points' rows are never needed (the
+    caller evaluates ``design @ coefficients.T`` where it wants the surface, e.g. block by
+    block). Returns ``(design, coefficients, mask)``: the (m, p) design matrix over all points,
+    the (n, p) coefficients and the (m,) points finally fitted on.
+    """
+    terms = POLYNOMIAL_TERMS[kind]
+    p = len(terms)
+    mask = np.asarray(fit_mask, dtype=bool)
     pick = np.flatnonzero(mask)
-    sub = residual_mm[pick]
-    zs = None if z is None else np.asarray(z, dtype=np.float64)[pick]
-    xs = np.asarray(x, dtype=np.float64)[pick]
-    first = fit_epoch_polynomials(sub, xs, np.asarray(y, dtype=np.float64)[pick], zs, kind)
-    with np.errstate(invalid="ignore"):
-        rms = np.sqrt(np.nanmean((sub - first.surface_mm) ** 2, axis=1))
-    centre = np.nanmedian(rms)
-    scale = 1.4826 * np.nanmedian(np.abs(rms - centre))
-    bad = ~(rms <= centre + cutoff * max(scale, 1e-9))
-    if bad.any() and (~bad).sum() > 2 * len(POLYNOMIAL_TERMS[kind]):
-        mask = mask.copy()
-        mask[pick[bad]] = False
-    return fit_epoch_polynomials(residual_mm, x, y, z, kind, mask, progress=progress)
+    if not terms:
+        return np.zeros((mask.size, 0)), np.zeros((residual_fit.shape[1], 0)), mask
+    local = None
+    if pick.size < p:
+        raise ValueError(
+            f"fit_mask: {int(pick.size)} fit points cannot determine the {p} terms of the {kind} polynomial"
+        )
+    if pick.size > 2 * p:
+        zs = None if z is None else np.asarray(z, dtype=np.float64)[pick]
+        xs, ys = np.asarray(x, dtype=np.float64)[pick], np.asarray(y, dtype=np.float64)[pick]
+        first = design_matrix(xs, ys, zs, kind)
+        rms = _row_rms(residual_fit, gaps, first, _solve_epochs(first, residual_fit, None, kind, gaps=gaps))
+        centre = np.nanmedian(rms)
+        scale = 1.4826 * np.nanmedian(np.abs(rms - centre))
+        bad = ~(rms <= centre + cutoff * max(scale, 1e-9))
+        if bad.any() and (~bad).sum() > 2 * p:
+            mask = mask.copy()
+            mask[pick[bad]] = False
+            local = np.flatnonzero(~bad)
+    design = design_matrix(x, y, z, kind, mask)
+    a_fit = design[pick if local is None else pick[local]]
+    coefficients = _solve_epochs(a_fit, residual_fit, local, kind, progress, gaps=gaps)
+    return design, coefficients, mask
+
+
+def _row_rms(residual, gaps, design, coefficients):
+    """Per row, the RMS over its observed dates of ``residual - design @ coefficients.T``, in row blocks."""
+    out = np.empty(residual.shape[0])
+    for start in range(0, residual.shape[0], FIT_BLOCK_ROWS):
+        rows = slice(start, start + FIT_BLOCK_ROWS)
+        diff = residual[rows] - design[rows] @ coefficients.T
+        np.square(diff, out=diff)
+        diff[gaps[rows]] = 0.0
+        count = diff.shape[1] - gaps[rows].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[rows] = np.sqrt(diff.sum(axis=1) / count)
+    return out

@@ -36,7 +36,7 @@ def screen_weights(x, y, stable_mask, length_m=None, neighbours=NEIGHBOURS):
     stable = np.flatnonzero(np.asarray(stable_mask, dtype=bool))
     m, s = xy.shape[0], stable.size
     count = int(min(neighbours + 1, s))
-    distance, index = cKDTree(xy[stable]).query(xy, k=count)
+    distance, index = cKDTree(xy[stable]).query(xy, k=count, workers=-1)
     distance = distance.reshape(m, count)
     index = index.reshape(m, count)
     own = stable[index] == np.arange(m)[:, None]
@@ -54,13 +54,26 @@ def residual_screen(residual_mm, x, y, stable_mask, length_m=None):
     Returns ``(screen_mm, length_m)``. NaN residuals (gaps) count as 0.
     """
     residual_mm = np.asarray(residual_mm, dtype=np.float64)
+    weights, stable_residual, denominator, length_m = screen_factors(
+        residual_mm[np.asarray(stable_mask, dtype=bool)], x, y, stable_mask, length_m
+    )
+    return (weights @ stable_residual) / denominator, length_m
+
+
+def screen_factors(stable_residual_mm, x, y, stable_mask, length_m=None):
+    """The screen as ``(weights (m, s), residual (s, n), denominator (m, 1), length_m)``.
+
+    ``stable_residual_mm``: the residual at the stable points only, in row order. The screen of
+    any rows is ``weights[rows] @ residual / denominator[rows]`` (:func:`residual_screen` for all).
+    """
     weights, length_m = screen_weights(x, y, stable_mask, length_m)
-    r = residual_mm[np.asarray(stable_mask, dtype=bool)]
     # Gaps count as 0 (no error seen there): a slight extra shrink where they are, instead of a
     # second (m x n) product for the weights actually used.
-    numerator = weights @ np.nan_to_num(r, nan=0.0)
+    r = np.asarray(stable_residual_mm, dtype=np.float64)
+    if not np.isfinite(r).all():
+        r = np.nan_to_num(r, nan=0.0)
     denominator = np.asarray(weights.sum(axis=1)).reshape(-1, 1) + SHRINK
-    return numerator / denominator, length_m
+    return weights, r, denominator, length_m
 
 
 def interpolate_from_stable(maps, x, y, stable_mask, neighbours=ERROR_MAP_NEIGHBOURS):
@@ -81,7 +94,7 @@ def interpolate_from_stable(maps, x, y, stable_mask, neighbours=ERROR_MAP_NEIGHB
         raise ValueError("fit_mask: no stable point has a finite error-component map")
     xy = np.column_stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
     count = int(min(neighbours, source.sum()))
-    distance, index = cKDTree(xy[source]).query(xy[target], k=count)
+    distance, index = cKDTree(xy[source]).query(xy[target], k=count, workers=-1)
     distance = distance.reshape(-1, count)
     index = index.reshape(-1, count)
     weight = 1.0 / np.maximum(distance, 1e-6) ** 2
