@@ -22,7 +22,8 @@ ground) and the PCA method given the true stable mask. Columns:
 
 ``--real`` adds the real exports (../shared/realdata) through ``subsidencelab:pcaerrorremoval``
 with every default: exit status, median velocity shift and correlation with the input's
-velocities (EGMS: its ``mean_velocity``). Timings are not measured here.
+velocities (EGMS: its ``mean_velocity``), and the mean velocity standard error before (computed
+from the input) and after (the written ``velocity_std_mm_per_year``). Timings are not measured here.
 """
 
 import argparse
@@ -176,7 +177,10 @@ def run_real():
         order = {v: i for i, v in enumerate(np.asarray(cor.ids).astype(str).tolist())}
         rows = [order[i] for i in np.asarray(raw.ids).astype(str).tolist()]
         v_raw, s_raw = linear_velocity(raw.displacement_mm, raw.dates)[:2]
-        v_cor, s_cor = linear_velocity(cor.displacement_mm[rows], raw.dates)[:2]
+        v_cor = linear_velocity(cor.displacement_mm[rows], raw.dates)[0]
+        # The written standard error (of the series before the noise-floor step, which keeps the
+        # velocity: the noise it removes is part of the velocity's uncertainty).
+        s_cor = np.asarray(cor.attributes["velocity_std_mm_per_year"], dtype=np.float64)[rows]
         shift = np.nanmedian(v_cor - v_raw)
         corr = np.corrcoef(v_raw, v_cor)[0, 1]
         mv = raw.attributes.get("mean_velocity")
