@@ -17,8 +17,9 @@ Many small networks train as one tensor program: every parameter carries a leadi
 dimension M (one network per well, or per PS point) and the cell runs with ``torch.bmm`` over
 it. The loss is the sum of the models' own losses, and Adam is elementwise, so each network
 trains exactly as it would alone (same initial weights, same mini-batch order); early stopping
-keeps each model's best-validation weights. torch is imported lazily, so ``core`` imports
-without it.
+keeps each model's best-validation weights, and a model whose patience ran out leaves the tensor
+program (the active set is compacted), so the work follows the models still learning. torch is
+imported lazily, so ``core`` imports without it.
 """
 
 import math
@@ -234,6 +235,7 @@ def train_models(
     attention=True,
     progress=None,
     ensemble_member=None,
+    init=None,
 ):
     """Train one network per model, batched (see the module docstring).
 
@@ -248,11 +250,17 @@ def train_models(
             cancel, checked after every epoch.
         ensemble_member: optional (M,) ensemble member of each model (its initial draw, see
             :func:`init_params`); default all 0.
+        init: optional starting weights, numpy arrays with the leading model dimension (M, ...)
+            as returned here (a warm start); default: :func:`init_params` from ``config.seed``.
+
+    At most ``config.chunk_models`` models train at a time; each stops on its own patience and
+    then leaves the tensor program, a waiting model taking its place (:mod:`core.amlstm_train`),
+    so a model's result does not depend on the models trained beside it.
 
     Returns:
         ``(params, history)``: numpy arrays with the leading model dimension (the weights of each
         model's best validation epoch) and a dict ``epochs_run`` (M,), ``best_epoch`` (M,),
-        ``train_loss``/``val_loss`` (per epoch, mean over models).
+        ``train_loss``/``val_loss`` (per epoch, mean over the models still training).
     """
     torch = import_torch()
     config.validate()
@@ -266,113 +274,30 @@ def train_models(
     val_idx = np.flatnonzero(split == SPLIT_VALIDATION)
     if train_idx.size == 0:
         raise ValueError("split: no training window")
-    n_models, n_layers = y_np.shape[0], xg.shape[-1]
-    chunks = [
-        np.arange(s, min(s + config.chunk_models, n_models)) for s in range(0, n_models, config.chunk_models)
-    ]
-    out = {}
-    epochs_run = np.zeros(n_models, dtype=np.int64)
-    best_epoch = np.zeros(n_models, dtype=np.int64)
-    curves = {"train_loss": np.zeros(config.epochs), "val_loss": np.zeros(config.epochs)}
-    with _threads_for(torch, n_models):
-        for chunk_no, members in enumerate(chunks):
-            state = _train_chunk(
-                torch,
-                xg[torch.as_tensor(groups[members])],
-                y_np[members],
-                train_idx,
-                val_idx,
-                config,
-                attention,
-                n_layers,
-                lambda epoch, chunk_no=chunk_no: _report(
-                    progress,
-                    (chunk_no * config.epochs + epoch) / (len(chunks) * config.epochs),
-                    epoch,
-                    config,
-                ),
-                ensemble_member=None if ensemble_member is None else ensemble_member[members],
-            )
-            for name, value in state["params"].items():
-                out.setdefault(name, []).append(value)
-            epochs_run[members] = state["epochs_run"]
-            best_epoch[members] = state["best_epoch"]
-            for key in curves:
-                curves[key][: state["epochs_run"]] += state[key] * members.size / n_models
-    params = {name: np.concatenate(parts) for name, parts in out.items()}
-    return params, {"epochs_run": epochs_run, "best_epoch": best_epoch, **curves}
+    n_layers = xg.shape[-1]
 
+    def start_of(rows):
+        if init is not None:
+            return {k: torch.as_tensor(np.asarray(v[rows], dtype=np.float32)) for k, v in init.items()}
+        member = None if ensemble_member is None else ensemble_member[rows]
+        return init_params(rows.size, n_layers, config, attention, member)
 
-def _report(progress, fraction, epoch, config):
-    if progress is None:
-        return
-    if progress(min(fraction, 1.0), f"epoch {epoch}/{config.epochs}") is False:
-        raise TrainingCancelledError("cancelled")
+    from .amlstm_train import train_stream
 
-
-def _train_chunk(
-    torch, x, y_np, train_idx, val_idx, config, attention, n_layers, on_epoch, ensemble_member=None
-):
-    m = y_np.shape[0]
-    target = torch.as_tensor(np.nan_to_num(y_np))
-    mask = torch.as_tensor(np.isfinite(y_np).astype(np.float32))
-    params = {
-        k: v.requires_grad_() for k, v in init_params(m, n_layers, config, attention, ensemble_member).items()
-    }
-    best = {k: v.detach().clone() for k, v in params.items()}
-    optimizer = torch.optim.Adam(_param_groups(params, config.weight_decay), lr=config.learning_rate)
-    rng = np.random.default_rng(int(config.seed))
-    best_loss = torch.full((m,), float("inf"))
-    wait = torch.zeros(m, dtype=torch.int64)
-    best_epoch = torch.zeros(m, dtype=torch.int64)
-    train_curve, val_curve = np.zeros(config.epochs), np.zeros(config.epochs)
-    has_val = mask[:, val_idx].sum(-1) > 0 if val_idx.size else torch.zeros(m, dtype=torch.bool)
-    epoch = 0
-    for epoch in range(1, config.epochs + 1):
-        order = train_idx[rng.permutation(train_idx.size)]
-        train_sum = torch.zeros(m)
-        for start in range(0, order.size, config.batch_size):
-            batch = torch.as_tensor(order[start : start + config.batch_size])
-            pred, _ = forward(params, x[:, batch], attention)
-            loss = _masked_loss(pred, target[:, batch], mask[:, batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            optimizer.step()
-            train_sum += loss.detach() * batch.numel()
-        train_loss = train_sum / order.size
-        with torch.no_grad():
-            if val_idx.size:
-                vb = torch.as_tensor(val_idx)
-                val_loss = _masked_loss(forward(params, x[:, vb], attention)[0], target[:, vb], mask[:, vb])
-                val_loss = torch.where(has_val, val_loss, train_loss)
-            else:
-                val_loss = train_loss
-            improved = val_loss < best_loss
-            best_loss = torch.where(improved, val_loss, best_loss)
-            wait = torch.where(improved, torch.zeros_like(wait), wait + 1)
-            best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
-            for name, value in params.items():
-                best[name][improved] = value.detach()[improved]
-        train_curve[epoch - 1] = float(train_loss.mean())
-        val_curve[epoch - 1] = float(val_loss.mean())
-        on_epoch(epoch)
-        if bool((wait >= config.patience).all()):
-            break
-    return {
-        "params": {k: v.numpy() for k, v in best.items()},
-        "epochs_run": epoch,
-        "best_epoch": best_epoch.numpy(),
-        "train_loss": train_curve[:epoch],
-        "val_loss": val_curve[:epoch],
-    }
-
-
-def _param_groups(params, weight_decay):
-    """Adam groups: weight decay on the LSTM's weight matrices only (``w_gates``, ``w_out``),
-    not on biases nor on the attention, whose scores it would flatten toward uniform."""
-    decayed = [v for k, v in params.items() if k in ("w_gates", "w_out")]
-    rest = [v for k, v in params.items() if k not in ("w_gates", "w_out")]
-    return [{"params": decayed, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    with _threads_for(torch, y_np.shape[0]):
+        return train_stream(
+            torch,
+            xg,
+            groups,
+            y_np,
+            train_idx,
+            val_idx,
+            config,
+            attention,
+            start_of,
+            init is not None,
+            progress,
+        )
 
 
 def predict_models(params, x_groups, group_of_model, attention=True, chunk_models=512):
