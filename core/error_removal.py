@@ -303,8 +303,7 @@ def remove_errors(
         fit = robust_coefficients(residual, gaps, x, y, z, polynomial, fit_mask, sub)
         parts.design, coefficients = fit[:2]
         parts.coefficients = coefficients
-        residual -= parts.polynomial(fit_rows)
-        residual[gaps] = 0.0
+        parts.remove_polynomial(residual, gaps, fit_rows)
     level_velocity, kept = float("nan"), False
     if stable_reference and screen and polynomial != "none":
         # What is left on stable ground is error only: its screen is removed too (residual_screen).

@@ -28,11 +28,14 @@ the ``sqlite3`` path.
 """
 
 import struct
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 CHUNK_ROWS = 8192
 LEAF_BATCH_PAGES = 4096
+THREADS = 2
 _MAX_VARINT_BYTES = 4  # rowids, lengths and serial types below 2**28
 
 
@@ -223,21 +226,25 @@ def write_table_pages(path, layout, rowids, geometry, columns, series=None, prog
         if header[20] != 0:
             return False
         n_pages = struct.unpack_from(">I", header, 28)[0]
-        encoded = []
-        for start in range(0, rowids.size, CHUNK_ROWS):
+
+        def encode(start):
             stop = min(rowids.size, start + CHUNK_ROWS)
-            chunk = _encode_chunk(
+            return _encode_chunk(
                 rowids[start:stop],
                 geometry[start:stop],
                 [(kind, np.asarray(values)[start:stop]) for kind, values in columns],
                 None if series is None else series[start:stop],
                 usable,
             )
-            if chunk is None:
-                return False
-            encoded.append(chunk)
-            if progress is not None:
-                progress(0.5 * stop / rowids.size)
+
+        encoded = []
+        with ThreadPoolExecutor(THREADS) as pool:  # chunks are independent; numpy releases the GIL
+            for chunk in pool.map(encode, range(0, rowids.size, CHUNK_ROWS)):
+                if chunk is None:
+                    return False
+                encoded.append(chunk)
+                if progress is not None:
+                    progress(0.5 * min(rowids.size, len(encoded) * CHUNK_ROWS) / rowids.size)
         cells = np.concatenate([c for c, _ in encoded])
         lengths = np.concatenate([n for _, n in encoded])
         del encoded
@@ -247,14 +254,23 @@ def write_table_pages(path, layout, rowids, geometry, columns, series=None, prog
         bounds = starts + [lengths.size]
         handle.seek((first_page - 1) * page_size)
         byte_starts = np.concatenate([[0], np.cumsum(lengths)])
-        for k in range(0, len(starts), LEAF_BATCH_PAGES):  # bounded memory: a batch of pages at a time
+
+        def leaves(k):  # a batch of pages at a time: bounded memory
             batch = bounds[k : k + LEAF_BATCH_PAGES + 1]
             a, b = batch[0], batch[-1]
             local = np.asarray(batch[:-1]) - a
-            block = cells[byte_starts[a] : byte_starts[b]]
-            handle.write(_leaf_pages(page_size, usable, block, lengths[a:b], local).data)
-            if progress is not None:
-                progress(0.5 + 0.5 * min(k + LEAF_BATCH_PAGES, len(starts)) / len(starts))
+            return _leaf_pages(page_size, usable, cells[byte_starts[a] : byte_starts[b]], lengths[a:b], local)
+
+        with ThreadPoolExecutor(THREADS) as pool:  # the next batches are built while one is written
+            batches = list(range(0, len(starts), LEAF_BATCH_PAGES))
+            pending = deque(pool.submit(leaves, k) for k in batches[:THREADS])
+            for i, k in enumerate(batches):
+                pages = pending.popleft().result()
+                if i + THREADS < len(batches):
+                    pending.append(pool.submit(leaves, batches[i + THREADS]))
+                handle.write(pages.data)
+                if progress is not None:
+                    progress(0.5 + 0.5 * min(k + LEAF_BATCH_PAGES, len(starts)) / len(starts))
         next_page = n_pages + 1 if single else n_pages + 1 + len(starts)
         children = np.arange(first_page, first_page + len(starts), dtype=np.int64)
         keys = rowids[np.asarray(bounds[1:]) - 1]

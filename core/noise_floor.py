@@ -39,6 +39,7 @@ The removed part is returned (``noise_mm``) so the user can see it. With
 bit for bit.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,7 +170,7 @@ def _gains(coef, noise_var, x, y, neighbours):
     scaled = coef**2 / np.maximum(noise_var, floor)[:, None]
     xy = np.column_stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
     count = int(min(neighbours, m))
-    index = cKDTree(xy).query(xy, k=count)[1].reshape(m, count)
+    index = cKDTree(xy).query(xy, k=count, workers=-1)[1].reshape(m, count)
     mean = sparse.csr_matrix(
         (np.full(m * count, 1.0 / count), index.ravel(), np.arange(0, m * count + 1, count)), shape=(m, m)
     )
@@ -198,7 +199,13 @@ def _skip(m, n, neighbours):
 
 
 def _blocks(function, m):
-    return [function(start) for start in range(0, m, BLOCK_ROWS)]
+    """``function(start)`` for every row block, in order; the blocks are independent (each
+    writes its own rows), so two threads share them (numpy releases the GIL)."""
+    starts = range(0, m, BLOCK_ROWS)
+    if len(starts) < 3:
+        return [function(start) for start in starts]
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(function, starts))
 
 
 def remove_noise_floor(series_mm, dates, x, y, neighbours=NEIGHBOURS, max_modes=MAX_MODES) -> NoiseFloor:

@@ -117,10 +117,8 @@ def _solve_epochs(a_fit, residual_mm, fit_rows, kind, progress=None, gaps=None):
 
     ``a_fit``: the design rows of the fit points; ``fit_rows``: their rows in ``residual_mm``
     (None: all its rows, in order). ``gaps``: None when ``residual_mm`` has NaN at its gaps;
-    else the (rows, n) gap mask of ``residual_mm``, whose gaps are then already zeros (no copy).
-    One streamed pass over the fit rows in blocks of ``FIT_BLOCK_ROWS``: ``A^T r`` for all
-    epochs at once (r zero at the gaps) and, per epoch, the Gram downdate of its gap rows as
-    one product ``gaps^T (a_i a_i^T)``; then all the small (p x p) systems in one batched solve.
+    else the (rows, n) gap mask of ``residual_mm``, whose gaps are then already zeros
+    (:func:`_normal_equations_zeroed`). Then all the small (p x p) systems in one batched solve.
     """
     n = residual_mm.shape[1]
     count, p = a_fit.shape
@@ -128,25 +126,10 @@ def _solve_epochs(a_fit, residual_mm, fit_rows, kind, progress=None, gaps=None):
     if np.min(np.abs(np.diag(r))) < 1e-10 * np.max(np.abs(np.diag(r))):
         raise ValueError(f"fit_mask: the fit points do not determine the {kind} polynomial")
     gram = a_fit.T @ a_fit
-    rhs = np.zeros((p, n))
-    downdate = np.zeros((n, p * p))
-    n_gaps = np.zeros(n, dtype=np.int64)
-    for start in range(0, count, FIT_BLOCK_ROWS):
-        stop = min(count, start + FIT_BLOCK_ROWS)
-        rows = slice(start, stop) if fit_rows is None else fit_rows[start:stop]
-        a = a_fit[start:stop]
-        if gaps is None:
-            block = residual_mm[rows]  # a copy (rows is an index array): the gaps are zeroed in place
-            gap = np.isnan(block)
-            if gap.any():
-                block[gap] = 0.0
-        else:
-            block, gap = residual_mm[rows], gaps[rows]
-        if gap.any():
-            outer = (a[:, :, None] * a[:, None, :]).reshape(stop - start, p * p)
-            downdate += gap.T.astype(np.float64) @ outer
-            n_gaps += gap.sum(axis=0)
-        rhs += a.T @ block
+    if gaps is None:
+        rhs, downdate, n_gaps = _normal_equations(a_fit, residual_mm, fit_rows)
+    else:
+        rhs, downdate, n_gaps = _normal_equations_zeroed(a_fit, residual_mm, fit_rows, gaps)
     n_obs = count - n_gaps
     if np.any(n_obs < p):
         j = int(np.flatnonzero(n_obs < p)[0])
@@ -167,6 +150,59 @@ def _solve_epochs(a_fit, residual_mm, fit_rows, kind, progress=None, gaps=None):
     if progress is not None:
         progress(0.5)
     return coefficients
+
+
+def _normal_equations(a_fit, residual_mm, fit_rows):
+    """``A^T r`` (r zero at the gaps), the per-epoch Gram downdates of the gap rows and the gap
+    counts: one streamed pass over the fit rows in blocks of ``FIT_BLOCK_ROWS``, the downdates of
+    all epochs as one product ``gaps^T (a_i a_i^T)`` per block."""
+    n = residual_mm.shape[1]
+    count, p = a_fit.shape
+    rhs = np.zeros((p, n))
+    downdate = np.zeros((n, p * p))
+    n_gaps = np.zeros(n, dtype=np.int64)
+    for start in range(0, count, FIT_BLOCK_ROWS):
+        rows = fit_rows[start : start + FIT_BLOCK_ROWS]
+        block = residual_mm[rows]  # a copy: the gaps are zeroed in place
+        a = a_fit[start : start + FIT_BLOCK_ROWS]
+        gaps = np.isnan(block)
+        if gaps.any():
+            block[gaps] = 0.0
+            outer = (a[:, :, None] * a[:, None, :]).reshape(rows.size, p * p)
+            downdate += gaps.T.astype(np.float64) @ outer
+            n_gaps += gaps.sum(axis=0)
+        rhs += a.T @ block
+    return rhs, downdate, n_gaps
+
+
+def _normal_equations_zeroed(a_fit, residual_mm, fit_rows, gaps):
+    """:func:`_normal_equations` of a residual already zero at its ``gaps``: no copy of it.
+
+    ``A^T r`` over all its rows in blocks, with zero design rows for the rows not fitted; the
+    downdate of epoch j is ``A_j^T A_j`` over its gap rows only (2 % of the cells, not a
+    product with the whole gap mask).
+    """
+    rows_all, n = residual_mm.shape
+    count, p = a_fit.shape
+    if fit_rows is None:
+        design, mask = a_fit, gaps
+    else:
+        design = np.zeros((rows_all, p))
+        design[fit_rows] = a_fit
+        mask = gaps[fit_rows]
+    rhs = np.zeros((p, n))
+    for start in range(0, rows_all, FIT_BLOCK_ROWS):
+        rhs += design[start : start + FIT_BLOCK_ROWS].T @ residual_mm[start : start + FIT_BLOCK_ROWS]
+    flat = np.flatnonzero(mask)
+    order = np.argsort(flat % n, kind="stable")  # by date, then row
+    rows, dates = flat[order] // n, flat[order] % n
+    n_gaps = np.bincount(dates, minlength=n).astype(np.int64)
+    ends = np.cumsum(n_gaps)
+    downdate = np.zeros((n, p * p))
+    for j in np.flatnonzero(n_gaps):
+        a = a_fit[rows[ends[j] - n_gaps[j] : ends[j]]]
+        downdate[j] = (a.T @ a).ravel()
+    return rhs, downdate, n_gaps
 
 
 def fit_epoch_polynomials(

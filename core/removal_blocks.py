@@ -138,6 +138,14 @@ class Parts:
         out[gaps] = 0.0
         return out, gaps
 
+    def remove_polynomial(self, residual, gaps, fit_rows):
+        """``residual -= polynomial[fit_rows]`` in place, in row blocks; zeros kept at the gaps."""
+        for start in range(0, fit_rows.size, BLOCK_ROWS):
+            rows = slice(start, start + BLOCK_ROWS)
+            residual[rows] -= self.polynomial(fit_rows[rows])
+            residual[rows][gaps[rows]] = 0.0
+        return residual
+
     def _corrected_block(self, rows, offset):
         out = self.residual(rows)
         if self.design is not None:
