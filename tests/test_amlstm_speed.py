@@ -6,11 +6,10 @@ import numpy as np
 from test_amlstm import driven_data
 
 from subsidence_lab.core import amlstm as am
-from subsidence_lab.core.amlstm_data import SPLIT_TEST, make_windows, unscale
-from subsidence_lab.core.amlstm_simulation import simulate, simulate_points, transfer_params
-from subsidence_lab.core.amlstm_synthetic import point_targets, subsidence_wells, well_data
+from subsidence_lab.core.amlstm_data import make_windows, unscale
+from subsidence_lab.core.amlstm_simulation import simulate, transfer_params
+from subsidence_lab.core.amlstm_synthetic import well_data
 from subsidence_lab.core.synthetic import make_study_area
-from subsidence_lab.core.synthetic_urban import make_urban_area
 
 
 def _wells_and_targets(n_wells=3):
@@ -57,35 +56,3 @@ def test_warm_start_first_predicts_the_wells_series_in_each_points_scaling():
     )
     expected = unscale(well[first_member], model.y_min[group, None], model.y_max[group, None])
     np.testing.assert_allclose(unscale(pred, y_min[:, None], y_max[:, None]), expected, rtol=1e-4, atol=1e-4)
-
-
-def _per_point_truth_rmse(area, n_points=40):
-    wells = subsidence_wells(area)
-    data = well_data(area, wells, truth=False)  # what buffer sampling sees
-    model = simulate(data, am.TrainingConfig(epochs=40, patience=10)).model
-    ids, owner, months, observed = point_targets(area, wells, truth=False)
-    _ids, _owner, months_true, true = point_targets(area, wells, truth=True)
-    pick = np.sort(np.random.default_rng(1).choice(ids.size, min(n_points, ids.size), replace=False))
-    obs = np.full((pick.size, data.months.size), np.nan)
-    obs[:, np.searchsorted(data.months, months)] = observed[pick]
-    truth = np.full_like(obs, np.nan)
-    truth[:, np.searchsorted(data.months, months_true)] = true[pick]
-    test = np.searchsorted(data.months, model.target_months)[model.split == SPLIT_TEST]
-    rmse = {}
-    for warm in (False, True):
-        pred = simulate_points(model, data, ids[pick], owner[pick], obs, warm_start=warm)
-        err = pred[:, model.split == SPLIT_TEST] - truth[:, test]
-        rmse[warm] = float(np.sqrt(np.nanmean(err**2)))
-    return rmse
-
-
-def test_warm_started_points_are_not_worse_against_truth_than_cold_started():
-    """Each PS network trained on its observed (noisy) series; scored on the TRUE monthly
-    deformation of the test months, on both generators: the warm start (a fifth of the epochs)
-    is as close to the truth as a cold start, within 10 %. (40 epochs to keep the test short.)"""
-    for area in (
-        make_study_area(seed=0, n_points=8000, n_dates=60),
-        make_urban_area(seed=0, n_points=4000, n_dates=60),
-    ):
-        rmse = _per_point_truth_rmse(area)
-        assert rmse[True] <= 1.1 * rmse[False], rmse

@@ -93,3 +93,24 @@ def test_remove_errors_without_the_step_differs_by_the_noise_only():
     stable = area.stable_mask
     rms = [np.sqrt(np.nanmean((r.corrected_mm - truth)[stable] ** 2)) for r in (with_step, without)]
     assert rms[0] < 0.75 * rms[1], rms
+
+
+def test_dask_gives_the_in_memory_series_with_modes_from_a_row_sample(monkeypatch):
+    """Above GRAM_MAX_ROWS both versions take the modes from the same evenly spaced rows."""
+    import dask.array as da
+
+    from subsidence_lab.core import noise_floor
+
+    monkeypatch.setattr(noise_floor, "GRAM_MAX_ROWS", 500)
+    monkeypatch.setattr(noise_floor, "BLOCK_ROWS", 300)
+    observed, truth, dates, x, y, _bowl = _planted(seed=1, m=1500, n=30)
+    memory = remove_noise_floor(observed, dates, x, y)
+    lazy = da.from_array(observed, chunks=(400, -1))
+    series, noise = noise_floor.remove_noise_floor_dask(lazy, dates, x, y)
+    series, noise = da.compute(series, noise, scheduler="synchronous")
+    scale = np.nanmax(np.abs(observed))
+    assert np.array_equal(np.isnan(series), np.isnan(memory.series_mm))
+    assert np.nanmax(np.abs(series - memory.series_mm)) < 1e-10 * scale
+    assert np.nanmax(np.abs(noise - memory.noise_mm)) < 1e-10 * scale
+    # And the sampled modes still take the noise out.
+    assert np.sqrt(np.nanmean((series - truth) ** 2)) < 0.7 * np.sqrt(np.nanmean((observed - truth) ** 2))
