@@ -39,7 +39,6 @@ The removed part is returned (``noise_mm``) so the user can see it. With
 bit for bit.
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +47,7 @@ from scipy.spatial import cKDTree
 
 from .pca_imputation import _interpolate_gaps
 from .psdata import years_since_first
+from .row_blocks import map_row_blocks
 
 NEIGHBOURS = 12
 MAX_MODES = 40
@@ -199,13 +199,7 @@ def _skip(m, n, neighbours):
 
 
 def _blocks(function, m):
-    """``function(start)`` for every row block, in order; the blocks are independent (each
-    writes its own rows), so two threads share them (numpy releases the GIL)."""
-    starts = range(0, m, BLOCK_ROWS)
-    if len(starts) < 3:
-        return [function(start) for start in starts]
-    with ThreadPoolExecutor(2) as pool:
-        return list(pool.map(function, starts))
+    return map_row_blocks(function, m, BLOCK_ROWS)  # independent blocks, shared by two threads
 
 
 def remove_noise_floor(series_mm, dates, x, y, neighbours=NEIGHBOURS, max_modes=MAX_MODES) -> NoiseFloor:

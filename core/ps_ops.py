@@ -4,7 +4,6 @@ All functions take plain arrays or a :class:`~core.psdata.PSDataset` and return 
 inputs are never modified. NaN marks a missing value throughout (METHODS.md section 1).
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Optional, Tuple
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from .field_names import LOS_UP_FIELD_CANDIDATES, find_field
 from .psdata import PSDataset, years_since_first
+from .row_blocks import map_row_blocks
 
 # Beyond this the 1/cos(theta) factor explodes; SAR incidence angles are 20..50 degrees.
 MAX_INCIDENCE_DEG = 80.0
@@ -176,13 +176,7 @@ def velocity(displacement_mm, dates, residual_rms=False):
         stop = start + VELOCITY_BLOCK_ROWS
         slope[start:stop], std_error[start:stop], rms[start:stop] = _velocity_block(d[start:stop], t)
 
-    starts = range(0, d.shape[0], VELOCITY_BLOCK_ROWS)
-    if VELOCITY_THREADS > 1 and len(starts) > 2:
-        with ThreadPoolExecutor(VELOCITY_THREADS) as pool:
-            list(pool.map(run, starts))
-    else:
-        for start in starts:
-            run(start)
+    map_row_blocks(run, d.shape[0], VELOCITY_BLOCK_ROWS, VELOCITY_THREADS)
     return (slope, std_error, rms) if residual_rms else (slope, std_error)
 
 

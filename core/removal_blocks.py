@@ -12,11 +12,10 @@ same order as on whole arrays, so the results are the same numbers.
 (:class:`Deferred`, e.g. to write the removed parts as fields).
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from .ps_ops import velocity as ps_velocity
+from .row_blocks import map_row_blocks
 
 BLOCK_ROWS = 4096
 THREADS = 2
@@ -172,11 +171,5 @@ class Parts:
             block = corrected[rows] = self._corrected_block(rows, offset)
             lines[:, rows] = ps_velocity(block, dates, residual_rms=True)
 
-        starts = range(0, m, BLOCK_ROWS)
-        if THREADS > 1 and len(starts) > 2:
-            with ThreadPoolExecutor(THREADS) as pool:
-                list(pool.map(run, starts))
-        else:
-            for start in starts:
-                run(start)
+        map_row_blocks(run, m, BLOCK_ROWS, THREADS)
         return corrected, lines[0], lines[1], lines[2]
