@@ -83,23 +83,28 @@ def _fixed_basis(t):
 
 
 def _restore_lines(series, out, t):
-    """Add to ``out`` the line, zero at the first date, that gives each row of ``out`` the
-    least-squares line of ``series`` over its observed dates (both (r, n), NaN gaps)."""
-    obs = ~np.isnan(series)
-    diff = np.where(obs, series - out, 0.0)
-    w = obs.astype(np.float64)
-    w[:, 0] = 0.0  # diff is 0 there (the reference date is kept)
+    """Add to the rows of ``out`` whose ``series`` has gaps the line, zero at the first date, that
+    gives them the least-squares line of ``series`` over its observed dates (both (r, n), NaN
+    gaps in ``series``, none in ``out``); then NaN where ``series`` is."""
+    missing = np.isnan(series)
+    gapped = missing.any(axis=1)
+    if not gapped.any():
+        return out
+    w = (~missing).astype(np.float64)
+    w[:, 0] = 0.0  # the reference date is kept: its difference is 0
+    diff = np.where(w > 0, series - out, 0.0)
     # With c_j = w_j (a + b t_j): sum_obs (diff - c) = 0 and sum_obs t (diff - c) = 0, the normal
     # equations of a line, so the line of (series - out - c) over the observed dates vanishes.
     tw = w * t[None, :]
     s0, s1, s2 = w.sum(axis=1), tw.sum(axis=1), tw @ t
     r0, r1 = diff.sum(axis=1), diff @ t
     det = s0 * s2 - s1 * s1
-    ok = det > 1e-12 * np.maximum(s0 * s2, 1e-300)
+    ok = gapped & (det > 1e-12 * np.maximum(s0 * s2, 1e-300))  # rows without gaps: a = b = 0
     det = np.where(ok, det, 1.0)
     a = np.where(ok, (r0 * s2 - r1 * s1) / det, 0.0)
     b = np.where(ok, (s0 * r1 - s1 * r0) / det, 0.0)
     out += w * (a[:, None] + b[:, None] * t[None, :])
+    out[missing] = np.nan
     return out
 
 
@@ -108,37 +113,41 @@ def _rest(series, t, q):
     and the fit's coefficients: ``(rest, fixed)``."""
     rest = np.array(series[:, 1:], dtype=np.float64, order="C")
     missing = np.isnan(rest)
-    rows = np.flatnonzero(missing.any(axis=1) & ~missing.all(axis=1))
-    if rows.size:
-        rest[rows] = _fill_gaps(rest[rows], missing[rows], t[1:], q)
-    rest[missing.all(axis=1)] = 0.0  # rows with no value after the first date
+    if missing.any():
+        empty = missing.all(axis=1)
+        rest[empty] = 0.0  # rows with no value after the first date
+        missing[empty] = False
+        _fill_gaps(rest, missing, t[1:], q)
     fixed = rest @ q
     rest -= fixed @ q.T
     return rest, fixed
 
 
 def _fill_gaps(rows, missing, t, q):
-    """Gaps filled by linear interpolation inside the observed span; beyond it (a PS lost for the
-    end of the series), from the last value on, by the row's least-squares fit on ``FIXED``
-    over its observed dates (its line and annual cycle carried on: a flat tail on a fast bowl
-    would be a kink the modes do not hold, and the step would remove signal there)."""
-    filled = _interpolate_gaps(np.ascontiguousarray(rows), t)
+    """Gaps filled in place by linear interpolation inside the observed span; beyond it (a PS
+    lost for the end of the series), from the last value on, by the row's least-squares fit on
+    ``FIXED`` over its observed dates (its line and annual cycle carried on: a flat tail on a
+    fast bowl would be a kink the modes do not hold, and the step would remove signal there)."""
+    # Works on the gap cells only (rows without gaps are not copied); before the fill, for the
+    # rows with a tail, their observed values.
     n = rows.shape[1]
     seen = ~missing
     first = np.argmax(seen, axis=1)
     last = n - 1 - np.argmax(seen[:, ::-1], axis=1)
     ends = np.flatnonzero(((first > 0) | (last < n - 1)) & (seen.sum(axis=1) >= 8))
+    w = seen[ends].astype(np.float64)
+    observed = np.where(w > 0, rows[ends], 0.0)
+    _interpolate_gaps(rows, t)
     if ends.size:
-        w = seen[ends].astype(np.float64)
         normal = np.einsum("rj,ja,jb->rab", w, q, q)
-        coef = np.linalg.solve(normal, (np.where(w > 0, rows[ends], 0.0) @ q)[:, :, None])[:, :, 0]
+        coef = np.linalg.solve(normal, (observed @ q)[:, :, None])[:, :, 0]
         fit = coef @ q.T
         j = np.arange(n)[None, :]
         f, la = first[ends, None], last[ends, None]
         at = np.where(j < f, f, np.where(j > la, la, j))  # the nearest observed date
         edge = np.take_along_axis(fit, at, axis=1)
-        filled[ends] += np.where((j < f) | (j > la), fit - edge, 0.0)
-    return filled
+        rows[ends] += np.where((j < f) | (j > la), fit - edge, 0.0)
+    return rows
 
 
 def _gram_rows(m):
@@ -147,7 +156,8 @@ def _gram_rows(m):
 
 def _modes(gram, n_free, max_modes):
     r = int(min(max_modes, n_free))
-    return np.linalg.eigh(gram)[1][:, ::-1][:, :r]
+    # C order: a reversed-stride view would take numpy's slow (non-BLAS) matmul loop (10x).
+    return np.ascontiguousarray(np.linalg.eigh(gram)[1][:, ::-1][:, :r])
 
 
 def _coefficients(series, t, q, modes, n_free):
@@ -184,14 +194,8 @@ def _apply(series, fixed, coef, gain, q, modes, t):
     series = np.asarray(series, dtype=np.float64)
     out = np.empty_like(series)
     out[:, 0] = series[:, 0]
-    out[:, 1:] = fixed @ q.T + (gain * coef) @ modes.T
-    missing = np.isnan(series)
-    gapped = np.flatnonzero(missing.any(axis=1))
-    if gapped.size:
-        out[missing] = np.nan
-        out[gapped] = _restore_lines(series[gapped], out[gapped], t)
-        out[missing] = np.nan
-    return out
+    np.matmul(np.hstack([fixed, gain * coef]), np.vstack([q.T, modes.T]), out=out[:, 1:])  # one product
+    return _restore_lines(series, out, t)
 
 
 def _skip(m, n, neighbours):
@@ -223,14 +227,15 @@ def remove_noise_floor(series_mm, dates, x, y, neighbours=NEIGHBOURS, max_modes=
     parts = _blocks(lambda s: _coefficients(series[s:s + BLOCK_ROWS], t, q, modes, n - 5), m)
     coef, fixed, noise_var = (np.concatenate(p) for p in zip(*parts))
     gain = _gains(coef, noise_var, x, y, neighbours)
-    out = np.empty_like(series)
+    out, noise = np.empty_like(series), np.empty_like(series)
 
     def rebuild(s):
         rows = slice(s, s + BLOCK_ROWS)
         out[rows] = _apply(series[rows], fixed[rows], coef[rows], gain[rows], q, modes, t)
+        np.subtract(series[rows], out[rows], out=noise[rows])
 
     _blocks(rebuild, m)
-    return NoiseFloor(out, series - out, modes.shape[1], float(gain.mean()))
+    return NoiseFloor(out, noise, modes.shape[1], float(gain.mean()))
 
 
 def remove_noise_floor_dask(series, dates, x, y, neighbours=NEIGHBOURS, max_modes=MAX_MODES):
