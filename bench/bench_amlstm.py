@@ -29,8 +29,9 @@ import torch  # noqa: E402
 
 from subsidence_lab.core.amlstm import TrainingConfig, train_models  # noqa: E402
 from subsidence_lab.core.amlstm_data import make_windows, scale  # noqa: E402
-from subsidence_lab.core.amlstm_simulation import simulate, simulate_points, warm_config  # noqa: E402
+from subsidence_lab.core.amlstm_simulation import simulate, simulate_points  # noqa: E402
 from subsidence_lab.core.amlstm_synthetic import point_targets, subsidence_wells, well_data  # noqa: E402
+from subsidence_lab.core.amlstm_warm import warm_config  # noqa: E402
 from subsidence_lab.core.synthetic import make_study_area  # noqa: E402
 
 

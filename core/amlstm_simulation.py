@@ -8,14 +8,20 @@ PS point (batched; each point's own monthly deformation, its well's heads). The 
 :class:`SimulationModel` is saved to one file and predicts from new groundwater levels.
 """
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from . import forecast_metrics as fm
-from .amlstm import SPLIT_TEST, SPLIT_TRAIN, TrainingConfig, import_torch, predict_models, train_models
+from .amlstm import (
+    SPLIT_TEST,
+    SPLIT_TRAIN,
+    TrainingConfig,
+    import_torch,
+    predict_models,
+    train_models,
+)
 from .amlstm_data import (
     SimulationData,
     fill_heads,
@@ -30,7 +36,6 @@ from .physical_baseline import PhysicalFit, fit_physical, predict_physical
 FILE_FORMAT = "subsidencelab-amlstm"
 FILE_VERSION = 1
 NETWORKS = ("amlstm", "lstm")
-WARM_EPOCHS, WARM_PATIENCE = 0.2, 1.0 / 3.0  # per-point warm start (simulate_points)
 # Files written before these settings existed were trained as one draw with per-layer scalers.
 LEGACY_CONFIG = {"ensemble": 1, "layer_scaling": "layer", "weight_decay": 0.0}
 
@@ -321,19 +326,24 @@ def simulate_points(
         point_ids: (P,) PS ids.
         point_feature: (P,) feature id (well) whose buffer holds each point.
         point_increments_mm: (P, n) each point's monthly deformation on ``data.months``.
-        warm_start: start each point's network from its well's trained AM-LSTM, the output
-            layer mapped to the point's own target scaling (a transfer: the network first
-            predicts its well's series in mm), and train it for fewer epochs
-            (:func:`warm_config`): about 4x faster. Off by default: scored against the
-            generators' truth it matched or beat the cold start on the synthetic wells and 5 of
-            6 urban wells, but it inherits a poor well network (urban U01: point RMSE 5.2 mm
-            against 2.6 mm cold). False: from ``model.config``'s seed, as the wells were.
-        config: the per-point training configuration; default ``model.config``, shortened by
-            :func:`warm_config` when warm starting.
+        warm_start: False (default): every point cold, from ``model.config``'s seed, as the
+            wells were. True: every point starts from its well's trained AM-LSTM (the output
+            layer mapped to the point's own target scaling, :func:`~.amlstm_warm.transfer_params`)
+            and trains fewer epochs (:func:`~.amlstm_warm.warm_config`): about 4x faster, but it
+            can inherit a poor well network. ``"auto"``: warm only the points of wells whose
+            network beats the linear trend and persistence on the validation months
+            (:func:`~.amlstm_warm.warm_start_wells`), the others cold. Neither warm mode is the
+            default: scored against the generators' truth, the warm start was worse than the
+            cold one on some wells of both generators, and the validation rule did not pick
+            those wells out (README, AM-LSTM section).
+        config: the per-point training configuration of every point; default ``model.config``
+            for the cold points, shortened by :func:`~.amlstm_warm.warm_config` for the warm ones.
 
     Returns:
         (P, N) simulated monthly deformation (mm) on ``model.target_months``.
     """
+    from . import amlstm_warm
+
     rows = _rows_of(model.feature_ids, data.feature_ids)
     where = {str(v): i for i, v in enumerate(model.feature_ids)}
     group = np.array([where.get(str(f), -1) for f in point_feature], dtype=np.int64)
@@ -348,10 +358,13 @@ def simulate_points(
     train = model.split == SPLIT_TRAIN
     y_min, y_max = fit_range(y, train)
     y_scaled = scale(y, y_min[:, None], y_max[:, None])
-    if config is None:
-        config = warm_config(model.config) if warm_start else model.config
-    init = transfer_params(model, group, y_min, y_max) if warm_start else None
-    params, _ = train_models(x, group, y_scaled, model.split, config, True, progress, init=init)
+    if isinstance(warm_start, str):
+        if warm_start != "auto":
+            raise ValueError(f"warm_start: expected 'auto', True or False, got {warm_start!r}")
+        warm = amlstm_warm.warm_start_wells(model, data)["warm"][group]
+    else:
+        warm = np.full(group.size, bool(warm_start))
+    params = amlstm_warm.train_points(model, x, group, y_scaled, warm, (y_min, y_max), config, progress)
     model.points = {
         "ids": np.asarray(point_ids),
         "group": group,
@@ -361,31 +374,6 @@ def simulate_points(
     }
     pred, _ = predict_models(params, x, group, True, model.config.chunk_models)
     return unscale(pred, y_min[:, None], y_max[:, None])
-
-
-def warm_config(config: TrainingConfig) -> TrainingConfig:
-    """The per-point training of a warm start: a fifth of the epochs and a third of the
-    patience of the wells' configuration (the network starts from its well's solution)."""
-    return replace(
-        config,
-        epochs=max(1, math.ceil(config.epochs * WARM_EPOCHS)),
-        patience=max(1, math.ceil(config.patience * WARM_PATIENCE)),
-    )
-
-
-def transfer_params(model: SimulationModel, group, y_min, y_max):
-    """Per-point starting weights: the AM-LSTM of each point's well (``group``; the first of its
-    ensemble members), its linear
-    output mapped from the well's target scaling to the point's (``y_min``/``y_max``), so the
-    point's network starts by predicting its well's series in mm."""
-    rows = group * int(getattr(model.config, "ensemble", 1))  # the well's first ensemble member
-    init = {k: np.array(v[rows], dtype=np.float32) for k, v in model.params["amlstm"].items()}
-    lo_w, hi_w = model.y_min[group], model.y_max[group]
-    offset = scale(unscale(0.0, lo_w, hi_w), y_min, y_max)  # f(s) = slope * s + offset
-    slope = scale(unscale(1.0, lo_w, hi_w), y_min, y_max) - offset
-    init["w_out"] = (init["w_out"] * slope[:, None]).astype(np.float32)
-    init["b_out"] = (init["b_out"] * slope[:, None] + offset[:, None]).astype(np.float32)
-    return init
 
 
 __all__ = ["SimulationData", "SimulationModel", "SimulationResult", "simulate", "simulate_points"]

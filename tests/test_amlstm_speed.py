@@ -2,13 +2,16 @@
 early-stopped models leave the batch (compaction), per-PS warm start from the well's network
 (scored against the generators' truth). Small data, seconds each."""
 
+from dataclasses import replace
+
 import numpy as np
 from test_amlstm import driven_data
 
 from subsidence_lab.core import amlstm as am
 from subsidence_lab.core.amlstm_data import make_windows, unscale
-from subsidence_lab.core.amlstm_simulation import simulate, transfer_params
+from subsidence_lab.core.amlstm_simulation import simulate, simulate_points
 from subsidence_lab.core.amlstm_synthetic import well_data
+from subsidence_lab.core.amlstm_warm import transfer_params, warm_start_wells
 from subsidence_lab.core.synthetic import make_study_area
 
 
@@ -56,3 +59,36 @@ def test_warm_start_first_predicts_the_wells_series_in_each_points_scaling():
     )
     expected = unscale(well[first_member], model.y_min[group, None], model.y_max[group, None])
     np.testing.assert_allclose(unscale(pred, y_min[:, None], y_max[:, None]), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_warm_start_only_for_wells_whose_network_beats_the_baselines_on_validation():
+    """A well whose network is worse than the linear trend on the validation months hands its PS
+    a cold start; a well whose network fits its validation months warm starts its PS."""
+    area = make_study_area(seed=0, n_points=3000, n_dates=40)
+    data = well_data(area, truth=True)
+    model = simulate(data, am.TrainingConfig(epochs=3, patience=3)).model
+    target_index = np.searchsorted(data.months, model.target_months)
+    val = target_index[model.split == am.SPLIT_VALIDATION]
+    inc = data.increments_mm.copy()
+    inc[1] = -2.0  # a constant rate: the trend is exact, no network can beat it
+    good = 0
+    # the good well's validation months are exactly what its (transferred) network predicts
+    first = {k: v[[good * model.config.ensemble]] for k, v in model.params["amlstm"].items()}
+    x = make_windows(data, model.config).x
+    pred, _ = am.predict_models(first, x[[good]], [0])
+    inc[good, val] = unscale(pred[0], model.y_min[good], model.y_max[good])[
+        model.split == am.SPLIT_VALIDATION
+    ]
+    built = replace(data, increments_mm=inc)
+    decided = warm_start_wells(model, built)
+    assert not decided["warm"][1] and decided["rmse_trend"][1] < 1e-9 < decided["rmse_network"][1]
+    assert decided["warm"][good] and decided["rmse_network"][good] < 1e-3
+    # simulate_points follows the decision: the cold well's points train exactly as cold ones
+    rng = np.random.default_rng(1)
+    owner = data.feature_ids[[1, 1, good, good]]
+    targets = inc[[1, 1, good, good]] + rng.normal(0, 0.3, (4, data.months.size))
+    ids = np.array(["a", "b", "c", "d"])
+    auto = simulate_points(model, built, ids, owner, targets, warm_start="auto")
+    cold = simulate_points(model, built, ids, owner, targets)
+    np.testing.assert_allclose(auto[:2], cold[:2], rtol=1e-5, atol=1e-5)
+    assert np.abs(auto[2:] - cold[2:]).max() > 1e-3
