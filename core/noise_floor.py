@@ -31,7 +31,9 @@ Cost **[choice]**: the modes come from the Gram matrix of at most ``GRAM_MAX_ROW
 spaced rows (a basis: thousands of series give it as well as millions); the rest works on row
 blocks of ``BLOCK_ROWS``, two passes (coefficients, then the series), so no (m, n) temporary is
 kept but the output (the products are multi-threaded by BLAS already: threads over the blocks
-were slower on two shared cores). ``NEIGHBOURS`` = 12: 16 lowered the urban generator's
+were slower on two shared cores). Every product goes through BLAS (C-ordered modes, no
+3-operand einsum): 200k x 150 takes ~3.5-5 s on two shared cores (bench/bench_error_removal.py),
+from ~8 s before. ``NEIGHBOURS`` = 12: 16 lowered the urban generator's
 stable-area RMS by another 0.01-0.02 mm for a third more time in the neighbour search.
 
 The removed part is returned (``noise_mm``) so the user can see it. With
@@ -115,9 +117,8 @@ def _add_lines(series, out, missing, t, gapped=None):
     det = np.where(ok, det, 1.0)
     a = np.where(ok, (r0 * s2 - r1 * s1) / det, 0.0)
     b = np.where(ok, (s0 * r1 - s1 * r0) / det, 0.0)
-    w *= np.column_stack([a, b]) @ powers[:, :2].T
-    out += w
-    out[missing] = np.nan
+    out[:, 1:] += np.column_stack([a, b]) @ powers[1:, :2].T  # c_j: w_j = 1 but at the gaps,
+    out[missing] = np.nan  # which are NaN
     return out
 
 
