@@ -178,7 +178,10 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
             self.NOISE_FLOOR, "Remove the white noise no neighbour shares",
             "Last step: each series' part outside its straight line and annual cycle is kept where the "
             "neighbouring points share it (a deformation shape, an atmosphere) and taken out where it is "
-            "the point's own white noise. Velocities and the annual cycle are unchanged exactly.",
+            "the point's own white noise. Velocities and the annual cycle are unchanged exactly. A "
+            "signal that one point alone carries (an event at a single structure) is shrunk too: of a "
+            "one-year 8 mm step at a lone PS (noise 1.5 mm) about 80 % is kept. Turn it off to monitor "
+            "single structures.",
             default=True, advanced=True,
         )
         self.add_flag(
