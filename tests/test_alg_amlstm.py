@@ -248,3 +248,52 @@ def test_chain_from_buffer_sampling_series_and_members(provider, study):  # noqa
     members = rows_of(members_out)
     assert len(members) == len(rows_of(sampled["MEMBERS"]))
     assert any(n.startswith("amlstm_") for n in members[0])
+
+
+def test_ensemble_and_members_start_reach_the_core(provider, tmp_path, series_csv, monkeypatch):
+    """ENSEMBLE sets the number of draws the saved model holds; MEMBERS_START picks the per-PS
+    start (cold by default, warm, auto) that core.simulate_points receives."""
+    import processing
+
+    from subsidence_lab.core import amlstm_simulation
+    from subsidence_lab.core.amlstm_simulation import SimulationModel
+
+    data, src = series_csv
+    ps = PSDataset(
+        ids=np.array([1, 2]),
+        x=np.array([500000.0, 500010.0]),
+        y=np.full(2, 4400000.0),
+        dates=data.months,
+        displacement_mm=np.outer([1.0, 1.2], np.nancumsum(data.increments_mm[0])),
+        crs="EPSG:32650",
+        attributes={"feature_id": np.array(["W0", "W0"])},
+    )
+    ps.displacement_mm -= ps.displacement_mm[:, :1]
+    members = tmp_path / "members.gpkg"
+    owner = {"feature_id": ps.attributes["feature_id"]}
+    write_ps_file(str(members), ps, fields=owner, series=ps.displacement_mm)
+    seen = []
+    real = amlstm_simulation.simulate_points
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("warm_start", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(amlstm_simulation, "simulate_points", spy)
+    for start, ensemble in ((None, 2), (1, 1), (2, 1)):
+        params = {
+            "INPUT": str(src),
+            **FAST,
+            "ENSEMBLE": ensemble,
+            "PREDICTIONS": "TEMPORARY_OUTPUT",
+            "METRICS": "TEMPORARY_OUTPUT",
+            "ATTENTION": "TEMPORARY_OUTPUT",
+            "MODEL": str(tmp_path / f"m{ensemble}{start}.pt"),
+            "MEMBERS": str(members),
+            "MEMBERS_OUTPUT": str(tmp_path / f"out{ensemble}{start}.gpkg"),
+        }
+        if start is not None:
+            params["MEMBERS_START"] = start
+        result = processing.run("subsidencelab:amlstmsimulation", params)
+        assert SimulationModel.load(result["MODEL"]).config.ensemble == ensemble
+    assert seen == [False, True, "auto"]
