@@ -82,7 +82,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .noise_floor import remove_noise_floor
+from .noise_floor import remove_noise_floor, start_neighbour_index
 from .polynomial import POLYNOMIAL_KINDS, robust_coefficients
 from .ps_ops import velocity as ps_velocity
 from .psdata import years_since_first
@@ -257,6 +257,8 @@ def remove_errors(
         raise ValueError(f"error_components: component(s) {both} are also listed as deformation")
     if reference not in REFERENCES:
         raise ValueError(f"reference: expected one of {', '.join(REFERENCES)}, got {reference!r}")
+    floor_on = noise_floor and x is not None and y is not None
+    neighbours = start_neighbour_index(x, y) if floor_on else None  # runs while the surfaces are fitted
     ground = None
     if isinstance(fit_mask, str):
         if fit_mask != "auto":
@@ -324,8 +326,8 @@ def remove_errors(
         offset = _line_fit(mean_mm[:, None], t)[:, 0]
     corrected, velocity, velocity_std, rms = parts.corrected(offset, dates)
     noise = None
-    if noise_floor and x is not None and y is not None:  # velocity and its error stay (noise_floor)
-        floor = remove_noise_floor(corrected, dates, x, y)
+    if floor_on:  # velocity and its error stay (noise_floor)
+        floor = remove_noise_floor(corrected, dates, x, y, index=neighbours)
         corrected, noise = (floor.series_mm, floor.noise_mm) if floor.applied else (corrected, None)
     if progress is not None:
         progress(1.0, "velocities estimated")

@@ -49,7 +49,7 @@ from scipy.spatial import cKDTree
 
 from .pca_imputation import _interpolate_gaps
 from .psdata import years_since_first
-from .row_blocks import map_row_blocks
+from .row_blocks import in_background, map_row_blocks
 
 NEIGHBOURS = 12
 MAX_MODES = 40
@@ -188,15 +188,26 @@ def _coefficients(series, t, q, modes, n_free):
     return coef, fixed, noise_var
 
 
-def _gains(coef, noise_var, x, y, neighbours):
+def neighbour_index(x, y, neighbours=NEIGHBOURS):
+    """(m, count) row numbers of each point's ``neighbours`` nearest points, itself included."""
+    xy = np.column_stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
+    count = int(min(neighbours, xy.shape[0]))
+    return cKDTree(xy).query(xy, k=count, workers=-1)[1].reshape(xy.shape[0], count)
+
+
+def start_neighbour_index(x, y, neighbours=NEIGHBOURS):
+    """:func:`neighbour_index` started in the background (a future, :func:`.row_blocks.in_background`):
+    it only needs the coordinates, so :func:`core.error_removal.remove_errors` starts it first
+    and the search runs while the surfaces are fitted."""
+    return in_background(neighbour_index, x, y, neighbours)
+
+
+def _gains(coef, noise_var, index):
     """Positive-part Wiener gains from the neighbourhood mean of ``c^2 / s^2`` (module doc, 4)."""
-    m = coef.shape[0]
+    m, count = index.shape
     floor = max(float(np.median(noise_var)) * 1e-6, 1e-12)
     scaled = np.square(coef)
     scaled /= np.maximum(noise_var, floor)[:, None]
-    xy = np.column_stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
-    count = int(min(neighbours, m))
-    index = cKDTree(xy).query(xy, k=count, workers=-1)[1].reshape(m, count)
     mean = sparse.csr_matrix(
         (np.full(m * count, 1.0 / count), index.ravel(), np.arange(0, m * count + 1, count)), shape=(m, m)
     )
@@ -223,7 +234,9 @@ def _blocks(function, m):
     return map_row_blocks(function, m, BLOCK_ROWS)  # independent blocks, shared by two threads
 
 
-def remove_noise_floor(series_mm, dates, x, y, neighbours=NEIGHBOURS, max_modes=MAX_MODES) -> NoiseFloor:
+def remove_noise_floor(
+    series_mm, dates, x, y, neighbours=NEIGHBOURS, max_modes=MAX_MODES, index=None
+) -> NoiseFloor:
     """The series without the white noise that no neighbour shares (module doc).
 
     Args:
@@ -231,6 +244,7 @@ def remove_noise_floor(series_mm, dates, x, y, neighbours=NEIGHBOURS, max_modes=
         dates: (n,) dates; x, y: (m,) metres.
         neighbours: points (the point itself included) whose shared energy tells signal from noise.
         max_modes: temporal modes worked on (the weaker ones are removed entirely).
+        index: :func:`neighbour_index` of x, y (or a future of it), when already started.
     """
     series = np.asarray(series_mm, dtype=np.float64)
     m, n = series.shape
@@ -243,7 +257,8 @@ def remove_noise_floor(series_mm, dates, x, y, neighbours=NEIGHBOURS, max_modes=
     del sample
     parts = _blocks(lambda s: _coefficients(series[s:s + BLOCK_ROWS], t, q, modes, n - 5), m)
     coef, fixed, noise_var = (np.concatenate(p) for p in zip(*parts))
-    gain = _gains(coef, noise_var, x, y, neighbours)
+    index = neighbour_index(x, y, neighbours) if index is None else index
+    gain = _gains(coef, noise_var, index.result() if hasattr(index, "result") else index)
     out, noise = np.empty_like(series), np.empty_like(series)
 
     def rebuild(s):
@@ -277,7 +292,7 @@ def remove_noise_floor_dask(series, dates, x, y, neighbours=NEIGHBOURS, max_mode
     )
     parts = np.asarray(parts.compute())
     coef, fixed, noise_var = parts[:, :r], parts[:, r:r + 4], parts[:, r + 4]
-    gain = _gains(coef, noise_var, np.asarray(x), np.asarray(y), neighbours)
+    gain = _gains(coef, noise_var, neighbour_index(x, y, neighbours))
     lazy = [da.from_array(a, chunks=(rows, (a.shape[1],))) for a in (fixed, coef, gain)]
     out = da.map_blocks(lambda b, f, c, g: _apply(b, f, c, g, q, modes, t), series, *lazy, dtype=np.float64)
     return out, series - out

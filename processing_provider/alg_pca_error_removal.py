@@ -11,6 +11,7 @@ from ..core.dates import date_field_name
 from ..core.error_removal import REFERENCES, linear_velocity, remove_errors
 from ..core.pca import DEFAULT_K
 from ..core.polynomial import POLYNOMIAL_KINDS, elevation_problem
+from ..core.row_blocks import in_background
 from ..core.stable_ground import MARGIN_M, SIGNIFICANCE, self_report
 from ..core.validation import stable_area_rms
 from . import cluster, inputs, outputs
@@ -224,6 +225,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
     def compute(self, parameters, context, feedback):
         steps = QgsProcessingMultiStepFeedback(4, feedback)
         ps = read_ps(self, parameters, context, steps, input_name=self.INPUT)
+        raw_lines = in_background(linear_velocity, ps.displacement_mm, ps.dates)  # for the self-report
         kind = POLYNOMIAL_KINDS[self.parameterAsEnum(parameters, self.POLYNOMIAL, context)]
         z = inputs.elevation(self, parameters, context, ps, feedback)
         problem = elevation_problem(z) if kind == "quadratic_elevation" else None
@@ -286,7 +288,7 @@ class PcaErrorRemovalAlgorithm(SubsidenceAlgorithm):
                 "No stable area: the surfaces were fitted on all points, where they can take up part of "
                 f"a large deformation area. Give {self.STABLE_AREA} or {self.STABLE_FIELD} to avoid it."
             )
-        raw_v, raw_std = linear_velocity(ps.displacement_mm, ps.dates)[:2]
+        raw_v, raw_std = raw_lines.result()[:2]
         feedback.pushInfo(
             f"Mean velocity standard deviation: {np.nanmean(raw_std):.3f} mm/yr before, "
             f"{np.nanmean(result.velocity_std_mm_per_year):.3f} mm/yr after (Chen et al. 2023: 2.2 -> 0.9)."

@@ -80,6 +80,41 @@ def test_pages_equal_the_sqlite3_inserts(tmp_path, monkeypatch, m, n_dates):
     dataset = None
     assert _dump(by_pages)[0] == [("ok",)]
 
+
+def test_rows_of_one_layout_and_nan_values_read_back_as_null(tmp_path, monkeypatch):
+    """Without text columns the records of a chunk share one layout (whole-block copies, across
+    the rowid varint's growth at 128 and 16384); a NaN REAL is stored as NaN and read as NULL by
+    SQLite and as an unset field by OGR, as the sqlite3 path's NULL."""
+    m = 20_000
+    x, y, columns, (names, series) = _table(m, 40, seed=3)
+    columns = [c for c in columns if c[1] != "str"]
+    by_pages = gpkg_writer.write_points_gpkg(
+        str(tmp_path / "pages.gpkg"), x, y, "EPSG:32633", columns, layer_name="t", series=(names, series)
+    )
+    monkeypatch.setattr(gpkg_pages, "page_layout", lambda connection, table: None)
+    by_sqlite = gpkg_writer.write_points_gpkg(
+        str(tmp_path / "sqlite.gpkg"), x, y, "EPSG:32633", columns, layer_name="t", series=(names, series)
+    )
+    rows, reference = [], []
+    for path, out in ((by_pages, rows), (by_sqlite, reference)):
+        with sqlite3.connect(str(path)) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            out.extend(connection.execute("SELECT * FROM t ORDER BY fid").fetchall())
+            nulls = connection.execute(f'SELECT count(*) FROM t WHERE "{names[0]}" IS NULL').fetchone()[0]
+            assert nulls == np.isnan(series[:, 0]).sum() > 0
+    assert rows == reference
+    from osgeo import ogr
+
+    layer_source = ogr.Open(str(by_pages))
+    layer = layer_source.GetLayer(0)
+    row = int(np.flatnonzero(np.isnan(series[:, 1]))[0])
+    feature = layer.GetFeature(row + 1)
+    assert feature.IsFieldNull(names[1])
+    assert feature.IsFieldNull(names[0]) == bool(np.isnan(series[row, 0]))
+    finite = int(np.flatnonzero(np.isfinite(series[:, 2]))[0])
+    assert layer.GetFeature(finite + 1).GetFieldAsDouble(names[2]) == series[finite, 2]
+
+
 def test_wide_rows_take_the_sqlite3_path(tmp_path):
     x, y, columns, (names, series) = _table(10, 600)
     layer = sqlite3.connect(":memory:")
