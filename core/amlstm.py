@@ -35,6 +35,7 @@ INSTALL_HINT = (
 )
 SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST = 0, 1, 2
 DRIVER_KINDS = ("change", "level")
+MODELS_PER_WORKER = 64  # a training thread per this many networks at most (few: one thread)
 
 
 def import_torch():
@@ -56,14 +57,15 @@ def torch_available() -> bool:
 
 @contextmanager
 def _threads_for(torch, n_models):
-    """One thread while training: the networks' ops are small, and a second thread mostly waits.
-    Measured here (2 shared cores): one network 45 ms vs 1.4 s per step; 1024 networks 0.39 vs
-    2.3 ms per network and step."""
+    """One torch thread per operation while training: the networks' ops are small, and a
+    second thread mostly waits. Measured here (2 shared cores): one network 45 ms vs 1.4 s per
+    step; 1024 networks 0.39 vs 2.3 ms per network and step. Yields the thread count torch had
+    (its default: the cores), which :func:`train_models` uses for its workers instead."""
     before = torch.get_num_threads()
     if before > 1:
         torch.set_num_threads(1)
     try:
-        yield
+        yield before
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
@@ -236,6 +238,7 @@ def train_models(
     progress=None,
     ensemble_member=None,
     init=None,
+    workers=None,
 ):
     """Train one network per model, batched (see the module docstring).
 
@@ -252,6 +255,9 @@ def train_models(
             :func:`init_params`); default all 0.
         init: optional starting weights, numpy arrays with the leading model dimension (M, ...)
             as returned here (a warm start); default: :func:`init_params` from ``config.seed``.
+        workers: threads that train shares of the models side by side (the result does not
+            depend on it); default: torch's thread count (the cores), one per
+            :data:`MODELS_PER_WORKER` models at most.
 
     At most ``config.chunk_models`` models train at a time; each stops on its own patience and
     then leaves the tensor program, a waiting model taking its place (:mod:`core.amlstm_train`),
@@ -284,7 +290,9 @@ def train_models(
 
     from .amlstm_train import train_stream
 
-    with _threads_for(torch, y_np.shape[0]):
+    with _threads_for(torch, y_np.shape[0]) as cores:
+        if workers is None:
+            workers = max(1, min(cores, y_np.shape[0] // MODELS_PER_WORKER))
         return train_stream(
             torch,
             xg,
@@ -297,6 +305,7 @@ def train_models(
             start_of,
             init is not None,
             progress,
+            workers,
         )
 
 

@@ -5,6 +5,7 @@ early-stopped models leave the batch (compaction), per-PS warm start from the we
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from test_amlstm import driven_data
 
 from subsidence_lab.core import amlstm as am
@@ -92,3 +93,28 @@ def test_auto_warm_start_only_for_wells_whose_network_beats_the_baselines_on_val
     cold = simulate_points(model, built, ids, owner, targets)
     np.testing.assert_allclose(auto[:2], cold[:2], rtol=1e-5, atol=1e-5)
     assert np.abs(auto[2:] - cold[2:]).max() > 1e-3
+
+
+def test_worker_threads_give_the_single_thread_result_and_cancel_together():
+    """Shares of the models trained by two threads (one queue, compaction in each) give every
+    network the result one thread gives it; a cancel seen by one worker stops them all."""
+    win, y, cfg = _wells_and_targets()
+    cfg = replace(cfg, chunk_models=2)
+    groups = np.arange(y.shape[0]).repeat(3)
+    ys = np.repeat(y, 3, axis=0) + np.random.default_rng(0).normal(0, 0.1, (groups.size, y.shape[1]))
+    one, hist1 = am.train_models(win.x, groups, ys, win.split, cfg, workers=1)
+    two, hist2 = am.train_models(win.x, groups, ys, win.split, cfg, workers=2)
+    assert np.unique(hist1["epochs_run"]).size > 1
+    np.testing.assert_array_equal(hist2["epochs_run"], hist1["epochs_run"])
+    np.testing.assert_array_equal(hist2["best_epoch"], hist1["best_epoch"])
+    for name, value in one.items():
+        np.testing.assert_allclose(two[name], value, rtol=1e-4, atol=1e-5)  # as alone vs together
+    seen = []
+
+    def progress(fraction, message=None):
+        seen.append(fraction)
+        return len(seen) < 4
+
+    with pytest.raises(am.TrainingCancelledError):
+        am.train_models(win.x, groups, ys, win.split, cfg, True, progress, workers=2)
+    assert len(seen) == 4 and max(seen) < 0.9
