@@ -103,7 +103,7 @@ REFERENCES = ("auto", "input", "stable")
 REFERENCE_SIGNIFICANCE = 4.0
 
 
-@deferred_fields("deformation_model_mm", "error_components_mm", "polynomial_mm")
+@deferred_fields("deformation_model_mm", "error_components_mm", "polynomial_mm", "noise_mm")
 @dataclass
 class ErrorRemovalResult:
     """The corrected series and every part that was removed (all (m, n) mm unless said).
@@ -328,7 +328,8 @@ def remove_errors(
     noise = None
     if floor_on:  # velocity and its error stay (noise_floor)
         floor = remove_noise_floor(corrected, dates, x, y, index=neighbours)
-        corrected, noise = (floor.series_mm, floor.noise_mm) if floor.applied else (corrected, None)
+        if floor.applied:  # what it removed is built when read
+            corrected, noise = floor.series_mm, Deferred(lambda: floor.noise_mm)
     if progress is not None:
         progress(1.0, "velocities estimated")
     return ErrorRemovalResult(
