@@ -94,7 +94,8 @@ from .removal_inputs import (  # noqa: F401 (quiet_points and its threshold: the
     default_components,
     quiet_points,
 )
-from .residual_screen import interpolate_from_stable, screen_factors
+from .residual_screen import interpolate_from_stable, screen_factors, screen_weights
+from .row_blocks import in_background
 from .stable_ground import SIGNIFICANCE, automatic_stable_ground
 
 DEFORMATION_LABELS = ("deformation",)
@@ -103,7 +104,7 @@ REFERENCES = ("auto", "input", "stable")
 REFERENCE_SIGNIFICANCE = 4.0
 
 
-@deferred_fields("deformation_model_mm", "error_components_mm", "polynomial_mm")
+@deferred_fields("deformation_model_mm", "error_components_mm", "polynomial_mm", "noise_mm")
 @dataclass
 class ErrorRemovalResult:
     """The corrected series and every part that was removed (all (m, n) mm unless said).
@@ -274,6 +275,8 @@ def remove_errors(
     if not fit_mask.any():
         raise ValueError("fit_mask: no point is selected to fit the polynomial on")
 
+    screen_on = stable_reference and screen and polynomial != "none"
+    weights = in_background(screen_weights, x, y, fit_mask) if screen_on else None  # x, y only
     t = years_since_first(dates)
     d_idx = np.asarray(deformation_components, dtype=int) - 1
     e_idx = np.asarray(error_components, dtype=int) - 1
@@ -307,9 +310,9 @@ def remove_errors(
         parts.coefficients = coefficients
         parts.remove_polynomial(residual, gaps, fit_rows)
     level_velocity, kept = float("nan"), False
-    if stable_reference and screen and polynomial != "none":
+    if screen_on:
         # What is left on stable ground is error only: its screen is removed too (residual_screen).
-        parts.screen = screen_factors(residual, x, y, fit_mask)[:3]
+        parts.screen = screen_factors(residual, x, y, fit_mask, weights=weights)[:3]
     del residual, gaps
     # Step 5: the deformation model back, at the reference level (module doc).
     if stable_reference:
@@ -328,7 +331,8 @@ def remove_errors(
     noise = None
     if floor_on:  # velocity and its error stay (noise_floor)
         floor = remove_noise_floor(corrected, dates, x, y, index=neighbours)
-        corrected, noise = (floor.series_mm, floor.noise_mm) if floor.applied else (corrected, None)
+        if floor.applied:  # what it removed is built when read
+            corrected, noise = floor.series_mm, Deferred(lambda: floor.noise_mm)
     if progress is not None:
         progress(1.0, "velocities estimated")
     return ErrorRemovalResult(

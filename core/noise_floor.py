@@ -49,6 +49,7 @@ from scipy.spatial import cKDTree
 
 from .pca_imputation import _interpolate_gaps
 from .psdata import years_since_first
+from .removal_blocks import Deferred, deferred_fields
 from .row_blocks import in_background, map_row_blocks
 
 NEIGHBOURS = 12
@@ -59,13 +60,14 @@ BLOCK_ROWS = 4096
 GRAM_MAX_ROWS = 20_000
 
 
+@deferred_fields("noise_mm")
 @dataclass
 class NoiseFloor:
     """The series without their unshared white noise, and what was taken out (module doc).
 
     Attributes:
         series_mm: (m, n) the series after the step (NaN where the input is NaN).
-        noise_mm: (m, n) what was removed (input - output).
+        noise_mm: (m, n) what was removed (input - output), built when first read.
         n_modes: temporal modes worked on; mean_gain: mean kept share of their coefficients.
         applied: False when the series are too short (fewer than ``MIN_DATES`` dates) or too few
             points to tell shared from unshared: then nothing is removed.
@@ -259,15 +261,15 @@ def remove_noise_floor(
     coef, fixed, noise_var = (np.concatenate(p) for p in zip(*parts))
     index = neighbour_index(x, y, neighbours) if index is None else index
     gain = _gains(coef, noise_var, index.result() if hasattr(index, "result") else index)
-    out, noise = np.empty_like(series), np.empty_like(series)
+    out = np.empty_like(series)
 
     def rebuild(s):
         rows = slice(s, s + BLOCK_ROWS)
         _apply(series[rows], fixed[rows], coef[rows], gain[rows], q, modes, t, out=out[rows])
-        np.subtract(series[rows], out[rows], out=noise[rows])
 
     _blocks(rebuild, m)
-    return NoiseFloor(out, noise, modes.shape[1], float(gain.mean()))
+    # What was removed is built when read (most runs do not write it).
+    return NoiseFloor(out, Deferred(lambda: series - out), modes.shape[1], float(gain.mean()))
 
 
 def remove_noise_floor_dask(series, dates, x, y, neighbours=NEIGHBOURS, max_modes=MAX_MODES):

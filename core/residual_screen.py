@@ -60,13 +60,16 @@ def residual_screen(residual_mm, x, y, stable_mask, length_m=None):
     return (weights @ stable_residual) / denominator, length_m
 
 
-def screen_factors(stable_residual_mm, x, y, stable_mask, length_m=None):
+def screen_factors(stable_residual_mm, x, y, stable_mask, length_m=None, weights=None):
     """The screen as ``(weights (m, s), residual (s, n), denominator (m, 1), length_m)``.
 
     ``stable_residual_mm``: the residual at the stable points only, in row order. The screen of
     any rows is ``weights[rows] @ residual / denominator[rows]`` (:func:`residual_screen` for all).
+    ``weights``: :func:`screen_weights`' answer (or a future of it) when already started.
     """
-    weights, length_m = screen_weights(x, y, stable_mask, length_m)
+    if weights is None:
+        weights = screen_weights(x, y, stable_mask, length_m)
+    weights, length_m = weights.result() if hasattr(weights, "result") else weights
     # Gaps count as 0 (no error seen there): a slight extra shrink where they are, instead of a
     # second (m x n) product for the weights actually used.
     r = np.asarray(stable_residual_mm, dtype=np.float64)
