@@ -18,7 +18,9 @@ dimension M (one network per well, or per PS point) and the cell runs with ``tor
 it. The loss is the sum of the models' own losses, and Adam is elementwise, so each network
 trains exactly as it would alone (same initial weights, same mini-batch order); early stopping
 keeps each model's best-validation weights, and a model whose patience ran out leaves the tensor
-program (the active set is compacted), so the work follows the models still learning. torch is
+program (the active set is compacted), so the work follows the models still learning. Training
+runs a hand-written forward and backward pass (:mod:`core.amlstm_bptt`, checked against autograd
+on :func:`forward`), and one worker thread per core trains its share of the models. torch is
 imported lazily, so ``core`` imports without it.
 """
 

@@ -114,7 +114,7 @@ class AMLSTMSimulationAlgorithm(SubsidenceAlgorithm):
             ),
             "cold: each point's network from its own initial weights (default; the most accurate against "
             "the synthetic truth on the wells measured). warm: from its well's trained AM-LSTM with a fifth "
-            "of the epochs, about 4x faster (10 000 PS in 2.7 min against 12 min here) but worse at some "
+            "of the epochs, about 4x faster (10 000 PS in about 1 min against 5 min here) but worse at some "
             "wells by 10-80 %. auto: warm only for wells whose network beats the linear trend and "
             "persistence on the validation months.",
             advanced=True,
