@@ -76,7 +76,7 @@ def run(torch, p, x, attention, keep):
     w = _prepared(p, attention)
     h = x.new_zeros(m, b, hidden)
     c = x.new_zeros(m, b, hidden)
-    tape = {"inputs": [], "hc": [], "act": [], "q": [], "c_prev": [], "s": [], "beta": []}
+    tape = {"inputs": [], "hc": [], "act": [], "tanh_c": [], "c_prev": [], "s": [], "beta": []}
     if attention:
         xp = x.permute(0, 3, 1, 2).contiguous()  # (M, L, B, T)
         d2 = torch.baddbmm(w["b_e2"], xp.view(m, n_layers * b, t_len), w["u_e2_t"])
@@ -102,12 +102,12 @@ def run(torch, p, x, attention, keep):
         i, f, g2, o = act.chunk(4, dim=-1)  # g = 2 g2 - 1
         c_prev = c
         c = (f * c).addcmul_(i, g2, value=2.0).sub_(i)
-        q = (c * 2.0).sigmoid_()  # tanh(c) = 2 q - 1
-        h = (o * q).mul_(2.0).sub_(o)
+        tanh_c = (c * 2.0).sigmoid_().mul_(2.0).sub_(1.0)  # tanh(c) = 2 sigmoid(2c) - 1
+        h = o * tanh_c
         if keep:
             tape["inputs"].append(inputs)
             tape["act"].append(act)
-            tape["q"].append(q)
+            tape["tanh_c"].append(tanh_c)
             tape["c_prev"].append(c_prev)
     y = torch.baddbmm(p["b_out"].unsqueeze(1), h, p["w_out"].unsqueeze(-1)).squeeze(-1)
     if not keep:
@@ -138,6 +138,7 @@ def backward(torch, p, tape, dy, grad):
     grad["b_out"].copy_(dy.sum(-1, keepdim=True))
     dh = dy.unsqueeze(-1) * p["w_out"].unsqueeze(1)
     dc = torch.zeros_like(dh)
+    one = dh.new_ones(())
     d_w = x.new_zeros(m, 4 * hidden, hidden + n_layers)
     d_b = x.new_zeros(m, b, 4 * hidden)
     if attention:
@@ -148,10 +149,9 @@ def backward(torch, p, tape, dy, grad):
         v4 = (p["v_e"] * 4.0)[:, None, None, :]
         w_e = p["w_e"]
     for step in reversed(range(t_len)):
-        act, q = tape["act"][step], tape["q"][step]
+        act, tanh_c = tape["act"][step], tape["tanh_c"][step]
         i, f, g2, o = act.chunk(4, dim=-1)
-        tanh_c = q * 2.0 - 1.0
-        dc = dc.addcmul_(dh * o, torch.addcmul(q, q, q, value=-1.0), value=4.0)
+        dc = dc.addcmul_(dh * o, torch.addcmul(one, tanh_c, tanh_c, value=-1.0))
         post = torch.cat(
             [dc * (g2 * 2.0 - 1.0), dc * tape["c_prev"][step], dc * i * 2.0, dh * tanh_c], dim=-1
         )

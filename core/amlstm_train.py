@@ -171,7 +171,14 @@ def train_stream(
     return shared.result(torch, start_of)
 
 
-def _stream(torch, worker, data, config, attention, start_of, warm, shared, chunk):
+def _stream(torch, *args):
+    """One worker (see :func:`_train`), in inference mode: no autograd bookkeeping at all (the
+    gradients are hand-written), about 8 % less time per operation here."""
+    with torch.inference_mode():
+        _train(torch, *args)
+
+
+def _train(torch, worker, data, config, attention, start_of, warm, shared, chunk):
     """One worker: trains at most ``chunk`` models at a time, taking waiting models from
     ``shared`` as its models stop, until the queue is empty."""
     n_epochs, n_train, vb = config.epochs, data["n_train"], data["val"]
