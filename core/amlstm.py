@@ -38,6 +38,10 @@ INSTALL_HINT = (
 SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST = 0, 1, 2
 DRIVER_KINDS = ("change", "level")
 MODELS_PER_WORKER = 64  # a training thread per this many networks at most (few: one thread)
+# and per this many of the ``chunk_models`` active ones: with fewer active networks per thread the
+# per-operation overhead dominates (measured here per network and mini-batch: 155-180 us with 128
+# active, 410 us with 32, 700 us with 8), so more threads would each run slower
+ACTIVE_PER_WORKER = 128
 
 
 def import_torch():
@@ -258,8 +262,9 @@ def train_models(
         init: optional starting weights, numpy arrays with the leading model dimension (M, ...)
             as returned here (a warm start); default: :func:`init_params` from ``config.seed``.
         workers: threads that train shares of the models side by side (the result does not
-            depend on it); default: torch's thread count (the cores), one per
-            :data:`MODELS_PER_WORKER` models at most.
+            depend on it); default: torch's thread count (the cores), at most one per
+            :data:`MODELS_PER_WORKER` models and one per :data:`ACTIVE_PER_WORKER` of
+            ``config.chunk_models`` (raise ``chunk_models`` to use more cores).
 
     At most ``config.chunk_models`` models train at a time; each stops on its own patience and
     then leaves the tensor program, a waiting model taking its place (:mod:`core.amlstm_train`),
@@ -294,7 +299,8 @@ def train_models(
 
     with _threads_for(torch, y_np.shape[0]) as cores:
         if workers is None:
-            workers = max(1, min(cores, y_np.shape[0] // MODELS_PER_WORKER))
+            limits = (cores, y_np.shape[0] // MODELS_PER_WORKER, config.chunk_models // ACTIVE_PER_WORKER)
+            workers = max(1, min(limits))
         return train_stream(
             torch,
             xg,
