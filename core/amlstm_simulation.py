@@ -31,6 +31,7 @@ from .amlstm_data import (
     unscale,
     window_stack,
 )
+from .linear_baseline import LinearFit, fit_linear, predict_linear
 from .physical_baseline import PhysicalFit, fit_physical, predict_physical
 
 FILE_FORMAT = "subsidencelab-amlstm"
@@ -43,7 +44,8 @@ LEGACY_CONFIG = {"ensemble": 1, "layer_scaling": "layer", "weight_decay": 0.0}
 @dataclass
 class SimulationModel:
     """Everything a saved model holds: configuration, layer names, scalers, weights, the split,
-    the physical fits and the training metrics (one file, :meth:`save` / :meth:`load`)."""
+    the physical and linear fits and the training metrics (one file, :meth:`save` / :meth:`load`;
+    files written before the linear baseline existed load with ``linear`` empty)."""
 
     config: TrainingConfig
     layers: List[str]
@@ -58,6 +60,7 @@ class SimulationModel:
     split: np.ndarray
     metrics: List[dict] = field(default_factory=list)
     points: Optional[dict] = None
+    linear: List[LinearFit] = field(default_factory=list)
 
     def save(self, path):
         torch = import_torch()
@@ -70,6 +73,7 @@ class SimulationModel:
             "scalers": {k: torch.as_tensor(getattr(self, k)) for k in ("x_min", "x_max", "y_min", "y_max")},
             "params": {net: _tensors(torch, p) for net, p in self.params.items()},
             "physical": [fit.to_dict() for fit in self.physical],
+            "linear": [fit.to_dict() for fit in self.linear],
             "target_months": [str(v) for v in self.target_months],
             "split": [int(v) for v in self.split],
             "metrics": [
@@ -115,13 +119,14 @@ class SimulationModel:
             split=np.array(blob["split"], dtype=np.int64),
             metrics=list(blob["metrics"]),
             points=points,
+            linear=[LinearFit.from_dict(d) for d in blob.get("linear", [])],
         )
 
     def predict(self, data: SimulationData, include_points=False) -> dict:
         """Simulated monthly deformation from the heads in ``data`` (targets not needed).
 
         Features are matched by id; the layers must be the model's. Returns ``months`` (N,),
-        ``amlstm``/``lstm``/``physical`` (W, N) mm, ``attention`` (W, N, T, L) and, with
+        ``amlstm``/``lstm``/``physical`` (and ``linear``, when the file has it) (W, N) mm, ``attention`` (W, N, T, L) and, with
         ``include_points``, ``points`` (P, N) for the per-PS networks.
         """
         if list(data.layers) != list(self.layers):
@@ -144,6 +149,8 @@ class SimulationModel:
         out["physical"] = np.stack(
             [predict_physical(fit, heads[w], target_index) for w, fit in enumerate(self.physical)]
         )
+        if self.linear:
+            out["linear"] = np.stack([predict_linear(fit, x[w]) for w, fit in enumerate(self.linear)])
         if include_points and self.points is not None:
             pts = self.points
             pred, _ = predict_models(pts["params"], x, pts["group"], True, self.config.chunk_models)
@@ -252,6 +259,8 @@ def simulate(data: SimulationData, config: Optional[TrainingConfig] = None, inel
     predictions["physical"] = np.stack(
         [predict_physical(f, heads[w], win.target_index) for w, f in enumerate(fits)]
     )
+    linear = [fit_linear(win.x[w], y[w], win.split) for w in groups]
+    predictions["linear"] = np.stack([predict_linear(f, win.x[w]) for w, f in enumerate(linear)])
     predictions["trend"] = fm.linear_trend(y, train)
     test_months = np.zeros(data.months.size, dtype=bool)
     test_months[win.target_index[win.split == SPLIT_TEST]] = True
@@ -270,6 +279,7 @@ def simulate(data: SimulationData, config: Optional[TrainingConfig] = None, inel
         y_max=y_max,
         params=params,
         physical=fits,
+        linear=linear,
         target_months=data.months[win.target_index],
         split=win.split,
         metrics=metrics,

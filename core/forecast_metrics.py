@@ -27,7 +27,7 @@ from typing import Dict
 
 import numpy as np
 
-MODEL_NAMES = ("amlstm", "lstm", "physical", "trend", "persistence", "persistence_1step")
+MODEL_NAMES = ("amlstm", "lstm", "physical", "linear", "trend", "persistence", "persistence_1step")
 
 
 def _pair(observed, predicted):

@@ -10,7 +10,7 @@ The time-series dock gathers, besides the PS layer's own date fields:
 * the **series table** per well (``feature_id``, ``date``, ``value_mm`` buffer mean, cumulative;
   ``increment_mm``; ``count``; ``gw_<layer>`` groundwater levels in m);
 * the **predictions table** per well (``feature_id``, ``date``, ``observed_mm``,
-  ``amlstm_mm``, ``lstm_mm``, ``physical_mm``: monthly increments; ``split``);
+  ``amlstm_mm``, ``lstm_mm``, ``physical_mm``, ``linear_mm``: monthly increments; ``split``);
 * the **attention table** (``feature_id``, ``layer``, ``date`` empty for the mean row, ``weight``).
 
 The dock reads rows as plain dicts (field -> Python value, None for NULL, dates as text);
@@ -25,8 +25,8 @@ import numpy as np
 from .dates import parse_date_name
 from .groundwater_io import parse_date_text
 
-PREDICTION_CURVES = ("amlstm", "lstm", "physical")
-CURVE_TITLES = {"amlstm": "AM-LSTM", "lstm": "LSTM", "physical": "physical model"}
+PREDICTION_CURVES = ("amlstm", "lstm", "physical", "linear")
+CURVE_TITLES = {"amlstm": "AM-LSTM", "lstm": "LSTM", "physical": "physical model", "linear": "linear model"}
 GROUNDWATER_PREFIX = "gw_"
 
 

@@ -20,12 +20,12 @@ class AMLSTMPredictionAlgorithm(SubsidenceAlgorithm):
     _requires = ("torch",)
     _help = (
         "Simulates monthly deformation from new groundwater levels with a model file written by 'AM-LSTM "
-        "subsidence simulation' (" + CAO + "): the saved AM-LSTM, LSTM and physical baseline of each "
+        "subsidence simulation' (" + CAO + "): the saved AM-LSTM, LSTM, physical and linear baselines of each "
         "feature, with the saved window, scalers and layer names.\n\n"
         "Inputs: a long table with the feature id, the date and the gw_<layer> fields (or a separate "
         "groundwater file whose well ids are the model's feature ids); the model file. A deformation "
         "field, when the table has one, is copied as observed_mm.\n\n"
-        "Outputs: predictions (feature_id, date, observed_mm, amlstm_mm, lstm_mm, physical_mm) for every "
+        "Outputs: predictions (feature_id, date, observed_mm, amlstm_mm, lstm_mm, physical_mm, linear_mm) for every "
         "month with a full window of levels, and the attention table."
     )
     CORE_ERRORS = {"layers": "MODEL", "feature_id": "INPUT", "groundwater": "INPUT", "model file": "MODEL"}
@@ -59,7 +59,7 @@ class AMLSTMPredictionAlgorithm(SubsidenceAlgorithm):
             [int(np.flatnonzero(data.feature_ids.astype(str) == str(f))[0]) for f in model.feature_ids]
         )
         observed = data.increments_mm[rows][:, out["target_index"]]
-        predictions = {name: out[name] for name in ("amlstm", "lstm", "physical")}
+        predictions = {name: out[name] for name in ("amlstm", "lstm", "physical", "linear") if name in out}
         feedback.setProgress(80)
         return {
             "PREDICTIONS": outputs.write_table(

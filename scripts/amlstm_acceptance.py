@@ -1,8 +1,8 @@
 """AM-LSTM against its baselines on both synthetic generators, per well (issue 11, acceptance 2).
 
-The bar "every model beats persistence" is counted for the three simulations (AM-LSTM, LSTM,
-physical) against persistence from the forecast origin (core/forecast_metrics.py); the trend
-and the one-step persistence are counted beside it.
+The bar "every model beats persistence" is counted for the four simulations (AM-LSTM, LSTM,
+physical, linear) against persistence from the forecast origin (core/forecast_metrics.py); the
+trend and the one-step persistence are counted beside it.
 
 Prints, for every subsidence well (target: the monthly deformation of the mean TRUE vertical
 series of the PS within 300 m), the test-month RMSE of every model, the AM-LSTM gain over the
@@ -40,8 +40,8 @@ CAO_TABLE_3 = (  # point, LSTM, AM-LSTM RMSE (mm), gain %
     ("E", 0.38, 0.35, 8),
     ("F", 1.38, 1.23, 11),
 )
-MODELS = ("amlstm", "lstm", "physical", "trend", "persistence", "persistence_1step")
-SIMULATIONS = ("amlstm", "lstm", "physical")  # the models that must beat persistence
+MODELS = ("amlstm", "lstm", "physical", "linear", "trend", "persistence", "persistence_1step")
+SIMULATIONS = ("amlstm", "lstm", "physical", "linear")  # the models that must beat persistence
 
 
 def cases(urban_seeds=(0,), study_seeds=(0, 1)):
@@ -122,11 +122,13 @@ def main():
             t = totals.setdefault(
                 generator,
                 dict.fromkeys(
-                    ("wells", "am<lstm", "attention", "beat_pers", "trend_beats", "beat_1step", "phys_best"),
+                    ("wells", "am<lstm", "attention", "beat_pers", "trend_beats", "beat_1step", "phys_best", "lin_best"),
                     0,
                 ),
             )
             t["wells"] += 1
+            for m in MODELS:
+                t.setdefault("rmse", {}).setdefault(m, []).append(rows[m]["rmse_mm"])
             t["am<lstm"] += rows["amlstm"]["rmse_mm"] < rows["lstm"]["rmse_mm"]
             t["attention"] += first == drivers[w]
             pers = rows["persistence"]["rmse_mm"]
@@ -138,21 +140,28 @@ def main():
             t["phys_best"] += rows["physical"]["rmse_mm"] < min(
                 rows["amlstm"]["rmse_mm"], rows["lstm"]["rmse_mm"]
             )
+            t["lin_best"] += rows["linear"]["rmse_mm"] < min(rows["amlstm"]["rmse_mm"], rows["lstm"]["rmse_mm"])
         print("NSE / skill vs persistence:")
         for well in wells:
             rows = {r["model"]: r for r in result.metrics if r["feature_id"] == well}
             print(
                 f"  {well}: "
-                + "  ".join(f"{m} {rows[m]['nse']:.2f}/{rows[m]['skill']:.2f}" for m in MODELS[:4])
+                + "  ".join(f"{m} {rows[m]['nse']:.2f}/{rows[m]['skill']:.2f}" for m in MODELS[:5])
             )
     print("\nCounts per generator (issue 11 acceptance 2: >= 5 of 6 for the first two, all for the third)")
     for generator, t in totals.items():
         print(
             f"  {generator}: AM-LSTM < LSTM on {t['am<lstm']}/{t['wells']}; attention ranks the driver "
-            f"first on {t['attention']}/{t['wells']}; AM-LSTM, LSTM and physical beat persistence on "
-            f"{t['beat_pers']}/{t['wells']} (the trend on {t['trend_beats']}; all three beat the one-step "
+            f"first on {t['attention']}/{t['wells']}; AM-LSTM, LSTM, physical and linear beat persistence "
+            f"on {t['beat_pers']}/{t['wells']} (the trend on {t['trend_beats']}; all four beat the one-step "
             f"persistence on {t['beat_1step']}); physical beats both networks on "
-            f"{t['phys_best']}/{t['wells']}"
+            f"{t['phys_best']}/{t['wells']}, linear on {t['lin_best']}/{t['wells']}"
+        )
+        print(
+            "    mean test RMSE (mm): "
+            + ", ".join(f"{m} {np.mean(t['rmse'][m]):.2f}" for m in MODELS)
+            + "; median: "
+            + ", ".join(f"{m} {np.median(t['rmse'][m]):.2f}" for m in SIMULATIONS)
         )
     print("\nCao et al. Table 3 (test RMSE of monthly deformation, mm): point LSTM AM-LSTM gain")
     for point, lstm, amlstm, gain in CAO_TABLE_3:

@@ -15,11 +15,12 @@ from matplotlib.figure import Figure
 
 from subsidence_lab.ui import plots
 
-MODELS = ("amlstm", "lstm", "physical", "trend", "persistence")
+MODELS = ("amlstm", "lstm", "physical", "linear", "trend", "persistence")
 LABELS = {
     "amlstm": "AM-LSTM",
     "lstm": "LSTM",
     "physical": "physical",
+    "linear": "linear",
     "trend": "trend",
     "persistence": "persistence",
 }
@@ -28,6 +29,7 @@ STYLES = {
     "AM-LSTM": {"lw": 1.6, "color": "tab:red"},
     "LSTM": {"lw": 1.3, "color": "tab:blue"},
     "physical": {"lw": 1.0, "color": "tab:green"},
+    "linear": {"lw": 1.0, "color": "tab:orange", "ls": "-."},
     "trend": {"lw": 0.9, "color": "tab:purple", "ls": "--"},
     "persistence": {"lw": 0.9, "color": "0.5", "ls": ":"},
 }

@@ -107,7 +107,7 @@ def _pca_section(scores):
 
 def _amlstm_section(amlstm):
     tables, mean, gain = amlstm["tables"], amlstm["mean_rmse_mm"], amlstm["gain_pct"]
-    models = ("amlstm", "lstm", "physical", "trend", "persistence")
+    models = ("amlstm", "lstm", "physical", "linear", "trend", "persistence")
     rows = []
     for well in tables["wells"]:
         m = tables["metrics"][well]
@@ -131,6 +131,7 @@ def _amlstm_section(amlstm):
                 "AM-LSTM",
                 "LSTM",
                 "physical",
+                "linear (ridge)",
                 "trend",
                 "persistence",
                 "AM-LSTM gain over LSTM",
@@ -148,7 +149,7 @@ def _amlstm_section(amlstm):
         "<div><h3>Cao et al., Table 3 (east of Beijing plain, METHODS.md &sect;5)</h3>"
         + _table(["point", "PS in buffer", "LSTM", "AM-LSTM", "gain"], cao)
         + "<p class='note'>The paper compares the LSTM and the AM-LSTM only (gain 8-22 %); the physical, "
-        "trend and persistence baselines are this plugin's.</p></div></div>"
+        "linear, trend and persistence baselines are this plugin's.</p></div></div>"
         f"<h3>Mean attention weight per well and layer (the synthetic subsidence follows "
         f"<b>{html.escape(amlstm['dominant_layer'])}</b>)</h3>"
         + _table(["well"] + list(tables["layers"]), attention)

@@ -56,9 +56,8 @@ def test_simulation_writes_every_table_and_a_model_that_predicts_the_same(provid
     model = str(tmp_path / "model.pt")
     processing.run("subsidencelab:amlstmsimulation", {"INPUT": str(src), **FAST, **out, "MODEL": model})
     predictions = rows_of(out["PREDICTIONS"])
-    assert {"feature_id", "date", "observed_mm", "amlstm_mm", "lstm_mm", "physical_mm", "split"} <= set(
-        predictions[0]
-    )
+    columns = {"feature_id", "date", "observed_mm", "amlstm_mm", "lstm_mm", "physical_mm", "linear_mm", "split"}
+    assert columns <= set(predictions[0])
     assert {r["split"] for r in predictions} == {"train", "validation", "test"}
     # Observed is the input's increment of that month (the table round trip keeps the numbers).
     w0 = [r for r in predictions if r["feature_id"] == "W0"]
@@ -71,18 +70,19 @@ def test_simulation_writes_every_table_and_a_model_that_predicts_the_same(provid
     test0 = [r for r in w0 if r["split"] == "test"]
     assert [r["persistence_mm"] for r in test0] == pytest.approx([before[-1]["observed_mm"]] * len(test0))
     assert test0[-1]["persistence_1step_mm"] == pytest.approx(test0[-2]["observed_mm"], abs=1e-9)
-    # Metrics: 6 models per well; RMSE and the gain recomputed from the predictions table.
+    # Metrics: 7 models per well; RMSE and the gain recomputed from the predictions table.
     metrics = rows_of(out["METRICS"])
-    assert len(metrics) == 12
+    assert len(metrics) == 14
     for fid in ("W0", "W1"):
         test = [r for r in predictions if r["feature_id"] == fid and r["split"] == "test"]
         obs = np.array([r["observed_mm"] for r in test])
         rmse = {
             m: np.sqrt(np.mean((np.array([r[f"{m}_mm"] for r in test]) - obs) ** 2))
-            for m in ("amlstm", "lstm")
+            for m in ("amlstm", "lstm", "linear")
         }
         row = {r["model"]: r for r in metrics if r["feature_id"] == fid}
         assert row["amlstm"]["rmse_mm"] == pytest.approx(rmse["amlstm"], rel=1e-5)
+        assert row["linear"]["rmse_mm"] == pytest.approx(rmse["linear"], rel=1e-5)
         assert row["amlstm"]["gain_pct"] == pytest.approx(100 * (1 - rmse["amlstm"] / rmse["lstm"]), rel=1e-4)
     # Attention: the mean rows (empty date) sum to 1 over the layers of each well.
     attention = rows_of(out["ATTENTION"])
@@ -101,6 +101,7 @@ def test_simulation_writes_every_table_and_a_model_that_predicts_the_same(provid
         assert replay[(r["feature_id"], r["date"])]["physical_mm"] == pytest.approx(
             r["physical_mm"], abs=1e-6
         )
+        assert replay[(r["feature_id"], r["date"])]["linear_mm"] == pytest.approx(r["linear_mm"], abs=1e-6)
 
 
 def test_per_ps_networks_give_each_member_point_its_series(provider, tmp_path, series_csv):

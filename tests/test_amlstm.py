@@ -141,11 +141,12 @@ def test_saved_and_reloaded_model_predicts_identically(tmp_path):
         np.full_like(data.increments_mm, np.nan),
     )
     before, after = result.model.predict(new), loaded.predict(new)
-    for name in ("amlstm", "lstm", "physical", "attention"):
+    for name in ("amlstm", "lstm", "physical", "linear", "attention"):
         np.testing.assert_array_equal(before[name], after[name])
     # And on the training heads, the reloaded model reproduces the training run's predictions.
     again = loaded.predict(data)
     np.testing.assert_allclose(again["amlstm"], result.predictions["amlstm"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(again["linear"], result.predictions["linear"], rtol=1e-9, atol=1e-9)
 
 
 def test_not_a_model_file_is_a_clear_error(tmp_path):

@@ -62,7 +62,9 @@ def test_a_model_file_without_the_ensemble_settings_loads_as_one_draw_per_layer_
     blob = torch.load(path, weights_only=True)
     for key in ("ensemble", "layer_scaling", "weight_decay"):
         del blob["config"][key]  # as written before these settings existed
+    del blob["linear"]  # and before the linear baseline
     torch.save(blob, path)
     loaded = SimulationModel.load(path)
     assert loaded.config.ensemble == 1 and loaded.config.layer_scaling == "layer"
+    assert loaded.linear == [] and "linear" not in loaded.predict(data)
     assert loaded.predict(data)["amlstm"] == pytest.approx(result.predictions["amlstm"], abs=1e-5)

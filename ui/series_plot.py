@@ -22,6 +22,7 @@ CURVE_STYLES = {
     "amlstm": {"ls": "--", "lw": 1.6, "marker": "", "ms": 0},
     "lstm": {"ls": "-.", "lw": 1.3, "marker": "", "ms": 0},
     "physical": {"ls": ":", "lw": 1.6, "marker": "", "ms": 0},
+    "linear": {"ls": (0, (4, 1, 1, 1, 1, 1)), "lw": 1.1, "marker": "", "ms": 0},
     "trend": {"ls": "--", "lw": 1.0, "marker": "", "ms": 0},
     "well mean": {"ls": "-", "lw": 1.0, "marker": "s", "ms": 2.0},
     "groundwater": {"ls": "-", "lw": 1.2, "marker": "", "ms": 0},
