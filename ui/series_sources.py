@@ -2,7 +2,7 @@
 
 The PS layer gives the observed series; the linked outputs (see ``core/linked_series.py`` for
 their fields) give the corrected series (same point, found by position then checked by id),
-the AM-LSTM / LSTM / physical predictions (per PS on the members layer, or per well in the
+the AM-LSTM / LSTM / physical / linear predictions (per PS on the members layer, or per well in the
 predictions table, cumulated), and the well's groundwater levels and attention weights.
 """
 
