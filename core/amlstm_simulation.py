@@ -126,7 +126,8 @@ class SimulationModel:
         """Simulated monthly deformation from the heads in ``data`` (targets not needed).
 
         Features are matched by id; the layers must be the model's. Returns ``months`` (N,),
-        ``amlstm``/``lstm``/``physical`` (and ``linear``, when the file has it) (W, N) mm, ``attention`` (W, N, T, L) and, with
+        ``amlstm``/``lstm``/``physical`` (and ``linear``, when the file has it) (W, N) mm,
+        ``attention`` (W, N, T, L) and, with
         ``include_points``, ``points`` (P, N) for the per-PS networks.
         """
         if list(data.layers) != list(self.layers):

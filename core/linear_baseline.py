@@ -74,7 +74,9 @@ def fit_linear(x, y, split, grid=RIDGE_GRID) -> LinearFit:
     train = (split == SPLIT_TRAIN) & np.isfinite(y)
     val = (split == SPLIT_VALIDATION) & np.isfinite(y)
     if train.sum() < 2:
-        raise ValueError(f"increment_mm: {int(train.sum())} observed training months; the linear baseline needs 2")
+        raise ValueError(
+            f"increment_mm: {int(train.sum())} observed training months; the linear baseline needs 2"
+        )
     if not val.any():
         coef, b = _solve(flat[train], y[train], DEFAULT_RIDGE)
         return LinearFit(coef.reshape(x.shape[1:]), b, DEFAULT_RIDGE)

@@ -20,13 +20,13 @@ class AMLSTMPredictionAlgorithm(SubsidenceAlgorithm):
     _requires = ("torch",)
     _help = (
         "Simulates monthly deformation from new groundwater levels with a model file written by 'AM-LSTM "
-        "subsidence simulation' (" + CAO + "): the saved AM-LSTM, LSTM, physical and linear baselines of each "
-        "feature, with the saved window, scalers and layer names.\n\n"
+        "subsidence simulation' (" + CAO + "): the saved AM-LSTM, LSTM, physical and linear baselines of "
+        "each feature, with the saved window, scalers and layer names.\n\n"
         "Inputs: a long table with the feature id, the date and the gw_<layer> fields (or a separate "
         "groundwater file whose well ids are the model's feature ids); the model file. A deformation "
         "field, when the table has one, is copied as observed_mm.\n\n"
-        "Outputs: predictions (feature_id, date, observed_mm, amlstm_mm, lstm_mm, physical_mm, linear_mm) for every "
-        "month with a full window of levels, and the attention table."
+        "Outputs: predictions (feature_id, date, observed_mm, amlstm_mm, lstm_mm, physical_mm, linear_mm) "
+        "for every month with a full window of levels, and the attention table."
     )
     CORE_ERRORS = {"layers": "MODEL", "feature_id": "INPUT", "groundwater": "INPUT", "model file": "MODEL"}
 

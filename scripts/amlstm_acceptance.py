@@ -122,7 +122,8 @@ def main():
             t = totals.setdefault(
                 generator,
                 dict.fromkeys(
-                    ("wells", "am<lstm", "attention", "beat_pers", "trend_beats", "beat_1step", "phys_best", "lin_best"),
+                    ["wells", "am<lstm", "attention", "beat_pers", "trend_beats", "beat_1step"]
+                    + ["phys_best", "lin_best"],
                     0,
                 ),
             )
@@ -140,7 +141,8 @@ def main():
             t["phys_best"] += rows["physical"]["rmse_mm"] < min(
                 rows["amlstm"]["rmse_mm"], rows["lstm"]["rmse_mm"]
             )
-            t["lin_best"] += rows["linear"]["rmse_mm"] < min(rows["amlstm"]["rmse_mm"], rows["lstm"]["rmse_mm"])
+            networks = min(rows["amlstm"]["rmse_mm"], rows["lstm"]["rmse_mm"])
+            t["lin_best"] += rows["linear"]["rmse_mm"] < networks
         print("NSE / skill vs persistence:")
         for well in wells:
             rows = {r["model"]: r for r in result.metrics if r["feature_id"] == well}

@@ -56,7 +56,8 @@ def test_simulation_writes_every_table_and_a_model_that_predicts_the_same(provid
     model = str(tmp_path / "model.pt")
     processing.run("subsidencelab:amlstmsimulation", {"INPUT": str(src), **FAST, **out, "MODEL": model})
     predictions = rows_of(out["PREDICTIONS"])
-    columns = {"feature_id", "date", "observed_mm", "amlstm_mm", "lstm_mm", "physical_mm", "linear_mm", "split"}
+    models = ("amlstm", "lstm", "physical", "linear")
+    columns = {"feature_id", "date", "observed_mm", "split"} | {f"{m}_mm" for m in models}
     assert columns <= set(predictions[0])
     assert {r["split"] for r in predictions} == {"train", "validation", "test"}
     # Observed is the input's increment of that month (the table round trip keeps the numbers).
