@@ -127,8 +127,8 @@ class SimulationModel:
 
         Features are matched by id; the layers must be the model's. Returns ``months`` (N,),
         ``amlstm``/``lstm``/``physical`` (and ``linear``, when the file has it) (W, N) mm,
-        ``attention`` (W, N, T, L) and, with
-        ``include_points``, ``points`` (P, N) for the per-PS networks.
+        ``attention`` (W, N, T, L) and, with ``include_points``, ``points`` (P, N) for the
+        per-PS networks.
         """
         if list(data.layers) != list(self.layers):
             raise ValueError(f"layers: the model was trained on {self.layers}, the data has {data.layers}")

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .amlstm import SPLIT_TRAIN, SPLIT_VALIDATION
+
 RIDGE_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 DEFAULT_RIDGE = 1.0
-SPLIT_TRAIN, SPLIT_VALIDATION = 0, 1
 
 
 @dataclass
