@@ -102,6 +102,18 @@ def make_study_area(seed=0, n_points=4000, n_dates=60, nan_fraction=0.02, progre
     return study_area_from_params(params, progress=progress)
 
 
+def daily_heads(p, dates, intensity):
+    """Groundwater of the study area: the monthly record dates (from ``history_years`` before
+    the first scene to the month after the last) and the daily secular and seasonal heads,
+    (wells, layers, days) each, day 0 = the record's first date."""
+    first_month = (dates[0] - int(round(p.history_years * DAYS_PER_YEAR))).astype("datetime64[M]")
+    last_month = dates[-1].astype("datetime64[M]") + 1
+    gw_dates = np.arange(first_month, last_month + 1).astype("datetime64[D]")
+    n_days = int((gw_dates[-1] - gw_dates[0]).astype(np.int64)) + 1
+    secular, seasonal = _heads(p, intensity, gw_dates[0], n_days)
+    return gw_dates, secular, seasonal
+
+
 def study_area_from_params(params, progress=None):
     """Like :func:`make_study_area`, from a :class:`SyntheticParams`."""
     p = params.validate()
@@ -120,13 +132,8 @@ def study_area_from_params(params, progress=None):
         if bowl["kind"] == "subsidence":
             bowl["well_id"] = str(well_ids[i])
 
-    # Groundwater: daily heads from the start of the record to the month after the last scene.
-    first_month = (dates[0] - int(round(p.history_years * DAYS_PER_YEAR))).astype("datetime64[M]")
-    last_month = dates[-1].astype("datetime64[M]") + 1
-    gw_dates = np.arange(first_month, last_month + 1).astype("datetime64[D]")
+    gw_dates, secular, seasonal = daily_heads(p, dates, intensity)
     day0 = gw_dates[0]
-    n_days = int((gw_dates[-1] - day0).astype(np.int64)) + 1
-    secular, seasonal = _heads(p, intensity, day0, n_days)
     month_index = (gw_dates - day0).astype(np.int64)
     sar_index = (dates - day0).astype(np.int64)
     head_noise = _rng(p.seed, "head_noise").normal(0, p.head_noise_m, (p.n_wells, len(LAYERS), gw_dates.size))

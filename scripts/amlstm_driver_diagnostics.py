@@ -40,7 +40,7 @@ from subsidence_lab.core.amlstm_simulation import _predict_ensemble, _scaled_win
 from subsidence_lab.core.amlstm_synthetic import well_data  # noqa: E402
 from subsidence_lab.core.psdata import DAYS_PER_YEAR  # noqa: E402
 from subsidence_lab.core.synthetic_base import LAYERS, SyntheticParams  # noqa: E402
-from subsidence_lab.core.synthetic_groundwater import _heads, _layer_shares, _running_min_delay  # noqa: E402
+from subsidence_lab.core.synthetic_groundwater import _layer_shares, _running_min_delay  # noqa: E402
 
 
 def truth_shares(seed, area):
@@ -48,12 +48,13 @@ def truth_shares(seed, area):
     p = SyntheticParams(seed=seed, n_points=area.ps.ids.size).validate()
     dates = syn._sar_dates(p)
     bowls = syn._place_features(p, syn._dem_function(p))
-    intensity = syn._place_wells(p, bowls)[3]
-    first = (dates[0] - int(round(p.history_years * DAYS_PER_YEAR))).astype("datetime64[M]")
-    day0 = first.astype("datetime64[D]")
-    n_days = int((dates[-1].astype("datetime64[M]") + 2 - first).astype("timedelta64[D]").astype(int) + 1)
-    secular, seasonal = _heads(p, intensity, day0, n_days)
-    sar = (dates - day0).astype(np.int64)
+    gw_dates, secular, seasonal = syn.daily_heads(p, dates, syn._place_wells(p, bowls)[3])
+    sar = (dates - gw_dates[0]).astype(np.int64)
+    monthly = (gw_dates - gw_dates[0]).astype(np.int64)
+    rebuilt = (secular + seasonal)[:, :, monthly]
+    off = np.abs(rebuilt - area.groundwater.levels_m)  # only the head noise (0.08 m) may differ
+    if np.nanmax(off) > 8 * p.head_noise_m:
+        raise RuntimeError(f"the rebuilt heads are not the generator's (off by up to {np.nanmax(off):.2f} m)")
     tau = np.asarray(p.delay_years) * DAYS_PER_YEAR
     elastic = p.elastic_mm_per_m * _layer_shares(p) / _layer_shares(p).max()
     out = {}
